@@ -1,0 +1,169 @@
+# endpoints-controller Makefile, in the kubebuilder layout.
+
+# Image for docker-build and deploy.
+IMG ?= endpoints-controller:latest
+
+# Kubernetes version of the control plane built for envtest and `make run`.
+# Keep in step with hack/envtest/go.mod.
+ENVTEST_K8S_VERSION ?= 1.37.2
+
+GOOS ?= $(shell go env GOOS)
+GOARCH ?= $(shell go env GOARCH)
+
+SHELL = /usr/bin/env bash -o pipefail
+.SHELLFLAGS = -ec
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Display this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: controller-gen ## Generate the RBAC ClusterRole from the +kubebuilder:rbac markers.
+	"$(CONTROLLER_GEN)" rbac:roleName=manager-role paths="./controllers/..." output:rbac:artifacts:config=config/rbac
+
+.PHONY: fmt
+fmt: ## Run go fmt against code.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## Run go vet against code.
+	go vet ./...
+
+.PHONY: lint
+lint: golangci-lint ## Run golangci-lint.
+	"$(GOLANGCI_LINT)" run
+
+.PHONY: lint-fix
+lint-fix: golangci-lint ## Run golangci-lint and fix what it can.
+	"$(GOLANGCI_LINT)" run --fix
+
+# FUZZTIME bounds the short fuzz run that `make test` does; `make fuzz` runs longer.
+FUZZTIME ?= 20s
+
+.PHONY: test
+test: vet envtest ## Run unit, envtest and end-to-end tests, and a short fuzz run.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -coverprofile cover.out
+	go test ./internal/endpoints -run '^$$' -fuzz '^FuzzCompute$$' -fuzztime $(FUZZTIME)
+
+.PHONY: test-unit
+test-unit: ## Run the unit tests only (no control plane needed).
+	go test ./internal/...
+
+.PHONY: test-e2e
+test-e2e: envtest build ## Run the end-to-end tests of the built binary (leader election, failover).
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./test/e2e/... -count=1 -v
+
+.PHONY: fuzz
+fuzz: ## Fuzz the Endpoints computation for FUZZTIME (default 20s; try FUZZTIME=10m).
+	go test ./internal/endpoints -run '^$$' -fuzz '^FuzzCompute$$' -fuzztime $(FUZZTIME)
+
+.PHONY: bench
+bench: ## Run the benchmarks of the Endpoints computation.
+	go test ./internal/... -run '^$$' -bench . -benchmem
+
+##@ Build
+
+.PHONY: build
+build: ## Build the controller binary as bin/endpoints-controller.
+	go build -o "$(LOCALBIN)/endpoints-controller" ./cmd/endpoints-controller
+
+# ARGS are passed to the controller by `make run`, e.g. ARGS="--demo=false --dry-run".
+ARGS ?=
+
+.PHONY: run
+run: envtest kubectl ## Run the controller: against KUBECONFIG or in-cluster config, else against a local control plane with a demo.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./cmd/devrun $(ARGS)
+
+.PHONY: docker-build
+docker-build: ## Build the controller image.
+	$(CONTAINER_TOOL) build -t $(IMG) .
+
+.PHONY: docker-push
+docker-push: ## Push the controller image.
+	$(CONTAINER_TOOL) push $(IMG)
+
+CONTAINER_TOOL ?= docker
+
+##@ Deployment
+
+.PHONY: deploy
+deploy: kustomize ## Deploy the controller to the cluster in KUBECONFIG.
+	cd config/manager && "$(KUSTOMIZE)" edit set image controller=$(IMG)
+	"$(KUSTOMIZE)" build config/default | kubectl apply -f -
+
+.PHONY: undeploy
+undeploy: kustomize ## Remove the controller from the cluster in KUBECONFIG.
+	"$(KUSTOMIZE)" build config/default | kubectl delete --ignore-not-found -f -
+
+##@ Dependencies
+
+LOCALBIN ?= $(CURDIR)/bin
+$(LOCALBIN):
+	mkdir -p "$(LOCALBIN)"
+
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
+KUSTOMIZE ?= $(LOCALBIN)/kustomize
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
+
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+KUSTOMIZE_VERSION ?= v5.8.3
+GOLANGCI_LINT_VERSION ?= v2.15.0
+
+# The control plane (etcd, kube-apiserver, kubectl) is compiled from source by the
+# tools module in hack/envtest, since setup-envtest's prebuilt downloads cannot be
+# reached from every build machine. A cold build takes several minutes; the
+# binaries are cached under bin/k8s.
+ENVTEST_ASSETS ?= $(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION)-$(GOOS)-$(GOARCH)
+
+.PHONY: envtest
+envtest: $(ENVTEST_ASSETS)/kube-apiserver $(ENVTEST_ASSETS)/etcd ## Build etcd and kube-apiserver for envtest under bin/k8s.
+
+$(ENVTEST_ASSETS)/etcd: hack/envtest/go.mod hack/envtest/go.sum
+	@echo "Building etcd for envtest (cached under $(ENVTEST_ASSETS))"
+	cd hack/envtest && go build -trimpath -o "$@" go.etcd.io/etcd/server/v3
+
+$(ENVTEST_ASSETS)/kube-apiserver: hack/envtest/go.mod hack/envtest/go.sum
+	@echo "Building kube-apiserver $(ENVTEST_K8S_VERSION) for envtest (a cold build takes several minutes)"
+	cd hack/envtest && go build -trimpath -o "$@" k8s.io/kubernetes/cmd/kube-apiserver
+
+.PHONY: kubectl
+kubectl: $(ENVTEST_ASSETS)/kubectl ## Build kubectl beside the envtest binaries.
+
+$(ENVTEST_ASSETS)/kubectl: hack/envtest/go.mod hack/envtest/go.sum
+	cd hack/envtest && go build -trimpath -o "$@" k8s.io/kubernetes/cmd/kubectl
+
+.PHONY: controller-gen
+controller-gen: $(CONTROLLER_GEN) ## Install controller-gen under bin/.
+$(CONTROLLER_GEN): | $(LOCALBIN)
+	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
+
+.PHONY: kustomize
+kustomize: $(KUSTOMIZE) ## Install kustomize under bin/.
+$(KUSTOMIZE): | $(LOCALBIN)
+	$(call go-install-tool,$(KUSTOMIZE),sigs.k8s.io/kustomize/kustomize/v5,$(KUSTOMIZE_VERSION))
+
+.PHONY: golangci-lint
+golangci-lint: $(GOLANGCI_LINT) ## Install golangci-lint under bin/.
+$(GOLANGCI_LINT): | $(LOCALBIN)
+	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+# go-install-tool installs package $2 at version $3 as $1, keeping the version in
+# the file name so that a version bump installs afresh.
+define go-install-tool
+@[ -f "$(1)-$(3)" ] && [ "$$(readlink -- "$(1)" 2>/dev/null)" = "$(notdir $(1))-$(3)" ] || { \
+set -e; \
+package=$(2)@$(3) ;\
+echo "Downloading $${package}" ;\
+rm -f "$(1)" ;\
+GOBIN="$(LOCALBIN)" go install $${package} ;\
+mv "$(LOCALBIN)/$$(basename "$(1)")" "$(1)-$(3)" ;\
+} ;\
+ln -sf "$$(basename "$(1)")-$(3)" "$(1)"
+endef
