@@ -1,0 +1,38 @@
+// Command endpoints-controller keeps the core/v1 Endpoints of every Service
+// with a selector in line with its Pods.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/kube-endpoints/endpoints-controller/internal/app"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "endpoints-controller:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	opts := app.DefaultOptions()
+	opts.BindFlags(flag.CommandLine)
+	// --kubeconfig is registered by controller-runtime; --zap-devel,
+	// --zap-log-level, --zap-encoder (JSON by default) and friends by zap.
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	return app.Run(ctrl.SetupSignalHandler(), cfg, opts)
+}

@@ -1,0 +1,291 @@
+// Package controllers holds the Endpoints reconciler: it keeps the Endpoints
+// of every Service with a selector equal to what package endpoints computes
+// from the Service and its Pods.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/kube-endpoints/endpoints-controller/internal/endpoints"
+)
+
+// Event reasons, for what a user can act on.
+const (
+	// ReasonFailedToCreateEndpoint: the API server refused to create the Endpoints.
+	ReasonFailedToCreateEndpoint = "FailedToCreateEndpoint"
+	// ReasonFailedToUpdateEndpoint: the API server refused to change the Endpoints.
+	ReasonFailedToUpdateEndpoint = "FailedToUpdateEndpoint"
+	// ReasonInvalidEndpointAddress: Pods or ports were left out because the API
+	// server would reject them in an Endpoints object.
+	ReasonInvalidEndpointAddress = "InvalidEndpointAddress"
+)
+
+// maxRetries bounds the retries of one change. With the 5 ms doubling back-off
+// the 15th retry comes about 80 s after the first failure; a change that still
+// fails then is dropped until the next event for the Service, so that one
+// broken Service does not keep a worker busy forever (spec 8.4).
+const maxRetries = 15
+
+// EndpointsReconciler keeps the Endpoints of each Service with a selector in
+// line with the Service and its Pods. Requests are always the Service's
+// namespace/name.
+type EndpointsReconciler struct {
+	// Client reads from the manager's cache and writes to the API server. Required.
+	Client client.Client
+	// Recorder emits Events on Services. Required.
+	Recorder events.EventRecorder
+	// Clock measures sync durations; the real clock when nil.
+	Clock clock.PassiveClock
+	// WriteMethod chooses how existing Endpoints are changed; WriteUpdate when empty.
+	WriteMethod WriteMethod
+	// DryRun sends every write with dryRun=All: validated, admitted, not persisted.
+	DryRun bool
+	// ServiceSelector limits the Services managed; all Services when nil.
+	ServiceSelector labels.Selector
+	// BatchPeriod delays Pod-triggered syncs to merge bursts of Pod changes.
+	BatchPeriod time.Duration
+	// MaxConcurrentReconciles is the number of workers; 5 when zero.
+	MaxConcurrentReconciles int
+
+	triggers  *endpoints.TriggerTimeTracker
+	stale     *staleTracker
+	published *publishedState
+	// orphans holds the keys that the start-up sweep found without a Service:
+	// those Endpoints are deleted even without the managed-by label (spec 8.6).
+	orphans sync.Map
+	// reported holds, per Service, the invalid exclusions last reported in an
+	// event, so that an event is raised when they change, not on every sync.
+	reported sync.Map
+	// failures counts consecutive failed syncs per Service (spec 8.4).
+	failuresMu sync.Mutex
+	failures   map[types.NamespacedName]int
+}
+
+// Reconcile converges one Service's Endpoints.
+func (r *EndpointsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	start := r.Clock.Now()
+	result, err := r.sync(ctx, req.NamespacedName)
+	if err != nil {
+		result = resultError
+		if r.giveUp(req.NamespacedName) {
+			log.FromContext(ctx).Error(err, "Dropping Service out of the queue after repeated failures", "retries", maxRetries)
+			result, err = resultDropped, nil
+		}
+	} else {
+		r.succeeded(req.NamespacedName)
+	}
+	syncsTotal.WithLabelValues(result).Inc()
+	syncDuration.WithLabelValues(result).Observe(r.Clock.Since(start).Seconds())
+	return ctrl.Result{}, err
+}
+
+// sync reads the Service, its Pods and its Endpoints from the cache, computes
+// the Endpoints and writes them if they differ. It returns the result label.
+func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName) (string, error) {
+	logger := log.FromContext(ctx)
+	svc := &corev1.Service{}
+	if err := r.Client.Get(ctx, key, svc); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return "", fmt.Errorf("getting Service %s: %w", key, err)
+		}
+		return r.deleteEndpoints(ctx, key, true)
+	}
+	r.orphans.Delete(key)
+	if r.ServiceSelector != nil && !r.ServiceSelector.Matches(labels.Set(svc.Labels)) {
+		logger.V(5).Info("Service not selected by --service-label-selector")
+		return resultSkipped, nil
+	}
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		// Spec 1.3: an ExternalName Service has no Endpoints; stale ones we wrote go.
+		return r.deleteEndpoints(ctx, key, false)
+	}
+	if svc.Spec.Selector == nil {
+		// Spec 1.4: the user manages these Endpoints.
+		logger.V(5).Info("Service has no selector, Endpoints are user-managed")
+		return resultSkipped, nil
+	}
+
+	pods := &corev1.PodList{}
+	if err := r.Client.List(ctx, pods, client.InNamespace(key.Namespace),
+		client.MatchingLabelsSelector{Selector: labels.SelectorFromSet(svc.Spec.Selector)},
+		client.UnsafeDisableDeepCopy); err != nil {
+		return "", fmt.Errorf("listing Pods for Service %s: %w", key, err)
+	}
+	podPtrs := make([]*corev1.Pod, len(pods.Items))
+	for i := range pods.Items {
+		podPtrs[i] = &pods.Items[i]
+	}
+	triggerTime := r.triggers.Observe(svc, podPtrs)
+	res := endpoints.Compute(svc, podPtrs)
+
+	current := &corev1.Endpoints{}
+	if err := r.Client.Get(ctx, key, current); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return "", fmt.Errorf("getting Endpoints %s: %w", key, err)
+		}
+		current = nil
+	} else if r.stale.isStale(current) {
+		return "", fmt.Errorf("endpoints cache is stale: resourceVersion %s of %s was already replaced", current.ResourceVersion, key)
+	}
+
+	r.reportExcluded(ctx, svc, res.Excluded)
+	desired := endpoints.Desired(svc, current, res, triggerTime)
+	if current != nil && endpoints.UpToDate(current, desired, r.foreignLabels(current)) {
+		logger.V(5).Info("Endpoints are up to date", "ready", res.Ready, "notReady", res.NotReady)
+		r.published.set(key, res)
+		return resultUnchanged, nil
+	}
+	result, err := r.write(ctx, svc, current, desired)
+	if err == nil && !r.DryRun {
+		r.published.set(key, res)
+	}
+	return result, err
+}
+
+// deleteEndpoints deletes the Endpoints at key when this controller may
+// (spec 1.2, 1.3, 8.6): they carry its managed-by label, or the start-up sweep
+// found them orphaned (serviceGone) and they are not a leader-election lock.
+func (r *EndpointsReconciler) deleteEndpoints(ctx context.Context, key types.NamespacedName, serviceGone bool) (string, error) {
+	if serviceGone {
+		r.triggers.Forget(key)
+		r.stale.forget(key)
+	}
+	r.published.forget(key)
+	r.reported.Delete(key)
+	_, orphan := r.orphans.LoadAndDelete(key)
+	ep := &corev1.Endpoints{}
+	if err := r.Client.Get(ctx, key, ep); err != nil {
+		if apierrors.IsNotFound(err) {
+			return resultSkipped, nil
+		}
+		return "", fmt.Errorf("getting Endpoints %s: %w", key, err)
+	}
+	if _, isLock := ep.Annotations[endpoints.LeaderElectionAnnotation]; isLock {
+		return resultSkipped, nil
+	}
+	if !endpoints.IsManaged(ep) && !(orphan && serviceGone) {
+		log.FromContext(ctx).V(4).Info("Leaving Endpoints without a Service alone: not written by this controller")
+		return resultSkipped, nil
+	}
+	if err := r.remove(ctx, ep); err != nil {
+		if orphan {
+			r.orphans.Store(key, struct{}{})
+		}
+		return "", err
+	}
+	return resultDeleted, nil
+}
+
+// foreignLabels tells UpToDate which labels of current belong to other field
+// managers. Only server-side apply leaves such labels in place; the full
+// writes replace all labels, so nothing is foreign for them.
+func (r *EndpointsReconciler) foreignLabels(current *corev1.Endpoints) func(string) bool {
+	if r.WriteMethod != WriteApply {
+		return nil
+	}
+	owned := labelsOwnedBy(current, FieldManager)
+	return func(key string) bool { return !owned[key] }
+}
+
+// reportExcluded raises one Warning event for the Pods and ports left out
+// because the API server would reject them (spec 3.6), when they differ from
+// what was last reported for the Service, and logs the rest.
+func (r *EndpointsReconciler) reportExcluded(ctx context.Context, svc *corev1.Service, excluded []endpoints.Exclusion) {
+	logger := log.FromContext(ctx)
+	var invalid []endpoints.Exclusion
+	var lines []string
+	for _, e := range excluded {
+		if !e.Invalid() {
+			logger.V(4).Info("Left out of Endpoints", "pod", e.Pod, "port", e.Port, "reason", e.Reason, "detail", e.Detail)
+			continue
+		}
+		invalid = append(invalid, e)
+		lines = append(lines, e.String())
+	}
+	key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+	joined := strings.Join(lines, "\n")
+	if last, found := r.reported.Load(key); (found && last == joined) || (!found && joined == "") {
+		return
+	}
+	r.reported.Store(key, joined)
+	if len(invalid) == 0 {
+		return
+	}
+	for _, e := range invalid {
+		excludedTotal.WithLabelValues(string(e.Reason)).Inc()
+	}
+	const shown = 5 // keep the event readable; the count tells the rest
+	msg := fmt.Sprintf("%d invalid Pod address(es) or port(s) left out of Endpoints", len(lines))
+	for i, s := range lines {
+		if i == shown {
+			msg += "; ..."
+			break
+		}
+		msg += "; " + s
+	}
+	logger.Info("Left invalid Pods or ports out of Endpoints", "count", len(lines), "first", lines[0])
+	r.Recorder.Eventf(svc, nil, corev1.EventTypeWarning, ReasonInvalidEndpointAddress, "Sync", "%s", msg)
+}
+
+// giveUp counts a failure of key and reports whether it has been retried
+// maxRetries times already.
+func (r *EndpointsReconciler) giveUp(key types.NamespacedName) bool {
+	r.failuresMu.Lock()
+	defer r.failuresMu.Unlock()
+	r.failures[key]++
+	if r.failures[key] > maxRetries {
+		delete(r.failures, key)
+		return true
+	}
+	return false
+}
+
+func (r *EndpointsReconciler) succeeded(key types.NamespacedName) {
+	r.failuresMu.Lock()
+	delete(r.failures, key)
+	r.failuresMu.Unlock()
+}
+
+// init fills in defaults and checks the required fields.
+func (r *EndpointsReconciler) init() error {
+	var errs []error
+	if r.Client == nil {
+		errs = append(errs, errors.New("EndpointsReconciler.Client is required"))
+	}
+	if r.Recorder == nil {
+		errs = append(errs, errors.New("EndpointsReconciler.Recorder is required"))
+	}
+	switch r.WriteMethod {
+	case "":
+		r.WriteMethod = WriteUpdate
+	case WriteUpdate, WritePatch, WriteApply:
+	default:
+		errs = append(errs, fmt.Errorf("unknown write method %q", r.WriteMethod))
+	}
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	if r.MaxConcurrentReconciles <= 0 {
+		r.MaxConcurrentReconciles = 5
+	}
+	r.triggers = endpoints.NewTriggerTimeTracker()
+	r.stale = newStaleTracker()
+	r.published = newPublishedState()
+	r.failures = make(map[types.NamespacedName]int)
+	return errors.Join(errs...)
+}

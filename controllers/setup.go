@@ -1,0 +1,194 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/kube-endpoints/endpoints-controller/internal/endpoints"
+)
+
+// ControllerName names the controller in logs and metrics.
+const ControllerName = "endpoints"
+
+// Back-off of failed syncs: 5 ms doubling (spec 8.4), capped at 1000 s like
+// the other kube-controller-manager controllers.
+const (
+	baseRetryDelay = 5 * time.Millisecond
+	maxRetryDelay  = 1000 * time.Second
+)
+
+// SetupWithManager registers the reconciler, its watches and the start-up
+// sweep with mgr.
+func (r *EndpointsReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := r.init(); err != nil {
+		return err
+	}
+	// Register the informers now, so that they start with the cache on every
+	// replica: a standby that wins the election then writes at once instead of
+	// listing every Pod first.
+	ctx := context.Background()
+	for _, obj := range []client.Object{&corev1.Service{}, &corev1.Pod{}, &corev1.Endpoints{}} {
+		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
+			return fmt.Errorf("registering informer for %T: %w", obj, err)
+		}
+	}
+
+	sweep := make(chan event.GenericEvent)
+	if err := mgr.Add(&orphanSweep{reconciler: r, cache: mgr.GetCache(), events: sweep}); err != nil {
+		return fmt.Errorf("adding start-up sweep: %w", err)
+	}
+
+	return ctrl.NewControllerManagedBy(mgr).
+		Named(ControllerName).
+		For(&corev1.Service{}).
+		Watches(&corev1.Pod{}, &podHandler{services: mgr.GetClient(), selector: r.ServiceSelector, batch: r.BatchPeriod}).
+		Watches(&corev1.Endpoints{}, handler.EnqueueRequestsFromMapFunc(sameName)).
+		WatchesRawSource(source.Channel(sweep, &handler.EnqueueRequestForObject{})).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: r.MaxConcurrentReconciles,
+			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](baseRetryDelay, maxRetryDelay),
+			EnableWarmup:            ptr.To(true),
+		}).
+		Complete(r)
+}
+
+// sameName maps Endpoints to the Service of the same name (spec 8.7: a managed
+// Endpoints changed or deleted by someone else is repaired).
+func sameName(_ context.Context, obj client.Object) []reconcile.Request {
+	return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(obj)}}
+}
+
+// podHandler maps Pod events to the Services whose selector matches the Pod
+// (spec 9.2, 9.3), ignoring updates that cannot change any Endpoints, and
+// delays them by batch to merge bursts (spec 9.4).
+type podHandler struct {
+	services client.Reader
+	selector labels.Selector
+	batch    time.Duration
+}
+
+var _ handler.EventHandler = &podHandler{}
+
+func (h *podHandler) Create(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.enqueue(ctx, q, e.Object)
+}
+
+func (h *podHandler) Update(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	oldPod, ok1 := e.ObjectOld.(*corev1.Pod)
+	newPod, ok2 := e.ObjectNew.(*corev1.Pod)
+	if !ok1 || !ok2 || !endpoints.PodChangeMatters(oldPod, newPod) {
+		return
+	}
+	// A label change can move the Pod between Services: sync both sides.
+	h.enqueue(ctx, q, oldPod, newPod)
+}
+
+func (h *podHandler) Delete(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.enqueue(ctx, q, e.Object)
+}
+
+func (h *podHandler) Generic(ctx context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.enqueue(ctx, q, e.Object)
+}
+
+func (h *podHandler) enqueue(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], pods ...client.Object) {
+	if len(pods) == 0 || pods[0] == nil {
+		return
+	}
+	services := &corev1.ServiceList{}
+	if err := h.services.List(ctx, services, client.InNamespace(pods[0].GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
+		log.FromContext(ctx).Error(err, "Listing Services for a Pod event", "namespace", pods[0].GetNamespace())
+		return
+	}
+	for i := range services.Items {
+		svc := &services.Items[i]
+		if svc.Spec.Selector == nil || (h.selector != nil && !h.selector.Matches(labels.Set(svc.Labels))) {
+			continue
+		}
+		sel := labels.SelectorFromSet(svc.Spec.Selector)
+		for _, pod := range pods {
+			if !sel.Matches(labels.Set(pod.GetLabels())) {
+				continue
+			}
+			req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}}
+			if h.batch > 0 {
+				q.AddAfter(req, h.batch)
+			} else {
+				q.Add(req)
+			}
+			break
+		}
+	}
+}
+
+// orphanSweep visits every Endpoints once after the caches have synced and
+// queues those without a Service for deletion (spec 8.6), sparing
+// leader-election locks. It runs on the leader only.
+type orphanSweep struct {
+	reconciler *EndpointsReconciler
+	cache      interface {
+		client.Reader
+		WaitForCacheSync(ctx context.Context) bool
+	}
+	events chan<- event.GenericEvent
+}
+
+var _ manager.LeaderElectionRunnable = &orphanSweep{}
+
+// NeedLeaderElection makes the sweep run on the leader only.
+func (s *orphanSweep) NeedLeaderElection() bool { return true }
+
+// Start runs the sweep once.
+func (s *orphanSweep) Start(ctx context.Context) error {
+	logger := log.FromContext(ctx).WithName("orphan-sweep")
+	if !s.cache.WaitForCacheSync(ctx) {
+		return nil // shutting down
+	}
+	list := &corev1.EndpointsList{}
+	if err := s.cache.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("listing Endpoints for the start-up sweep: %w", err)
+	}
+	var orphans []*corev1.Endpoints
+	for i := range list.Items {
+		ep := &list.Items[i]
+		if _, isLock := ep.Annotations[endpoints.LeaderElectionAnnotation]; isLock {
+			continue
+		}
+		if s.reconciler.ServiceSelector != nil && !endpoints.IsManaged(ep) {
+			// Managing a chosen set of Services only: other Endpoints may
+			// belong to another controller.
+			continue
+		}
+		err := s.cache.Get(ctx, client.ObjectKeyFromObject(ep), &corev1.Service{})
+		if err == nil || client.IgnoreNotFound(err) != nil {
+			continue
+		}
+		orphans = append(orphans, ep)
+	}
+	logger.Info("Start-up sweep", "endpoints", len(list.Items), "orphaned", len(orphans))
+	for _, ep := range orphans {
+		s.reconciler.orphans.Store(client.ObjectKeyFromObject(ep), struct{}{})
+		select {
+		case s.events <- event.GenericEvent{Object: ep}:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	return nil
+}

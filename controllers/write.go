@@ -1,0 +1,216 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/kube-endpoints/endpoints-controller/internal/endpoints"
+)
+
+// WriteMethod is how existing Endpoints are changed.
+type WriteMethod string
+
+const (
+	// WriteUpdate replaces the whole object (PUT) with the cached
+	// resourceVersion: a concurrent change makes it fail with a conflict.
+	WriteUpdate WriteMethod = "update"
+	// WritePatch sends a JSON merge patch of what changed, with the cached
+	// resourceVersion as precondition.
+	WritePatch WriteMethod = "patch"
+	// WriteApply uses server-side apply as FieldManager, so that labels and
+	// annotations other tools add to the Endpoints survive.
+	WriteApply WriteMethod = "apply"
+)
+
+// WriteMethods lists the valid values of WriteMethod, for flag help.
+var WriteMethods = []WriteMethod{WriteUpdate, WritePatch, WriteApply}
+
+// FieldManager is the field manager of every write.
+const FieldManager = "endpoints-controller"
+
+// write creates or changes the Endpoints so they equal desired; current is nil
+// when there are none. It returns the sync result.
+func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, current, desired *corev1.Endpoints) (string, error) {
+	logger := log.FromContext(ctx)
+	method := r.WriteMethod
+	create := current == nil
+	if create && method != WriteApply {
+		method = "create"
+	}
+	var err error
+	switch method {
+	case "create":
+		err = r.Client.Create(ctx, desired, r.createOptions()...)
+	case WriteUpdate:
+		err = r.Client.Update(ctx, desired, r.updateOptions()...)
+	case WritePatch:
+		err = r.Client.Patch(ctx, desired, client.MergeFromWithOptions(current, client.MergeFromWithOptimisticLock{}), r.patchOptions()...)
+	case WriteApply:
+		err = r.apply(ctx, desired)
+	}
+	writesTotal.WithLabelValues(string(method), dryRunLabel(r.DryRun)).Inc()
+	if err != nil {
+		if create && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+			// Spec 8.3: the namespace is going away; creates will keep failing.
+			logger.V(5).Info("Namespace is terminating, not creating Endpoints")
+			return resultDropped, nil
+		}
+		reason, verb := ReasonFailedToUpdateEndpoint, "update"
+		if create {
+			reason, verb = ReasonFailedToCreateEndpoint, "create"
+		}
+		r.Recorder.Eventf(svc, desired, corev1.EventTypeWarning, reason, "Sync", "Failed to %s Endpoints %s/%s: %v", verb, svc.Namespace, svc.Name, err)
+		return "", fmt.Errorf("%s Endpoints %s/%s (%s): %w", strings.TrimSuffix(verb, "e")+"ing", svc.Namespace, svc.Name, method, err)
+	}
+	ready, notReady := countAddresses(desired)
+	result := resultUpdated
+	if create {
+		result = resultCreated
+	}
+	if r.DryRun {
+		logger.Info("Dry run: would write Endpoints", "action", result, "method", method, "endpoints", klog.KObj(desired),
+			"ready", ready, "notReady", notReady, "subsets", len(desired.Subsets))
+		return result, nil
+	}
+	if !create && desired.ResourceVersion != current.ResourceVersion {
+		// Spec 8.5: until the cache shows a newer version than the one just
+		// replaced, syncing from it would act on stale data.
+		r.stale.replaced(current)
+	}
+	logger.Info("Wrote Endpoints", "action", result, "method", method, "endpoints", klog.KObj(desired),
+		"ready", ready, "notReady", notReady, "subsets", len(desired.Subsets))
+	return result, nil
+}
+
+// apply writes desired with server-side apply: the subsets, the labels and
+// the two annotations this controller owns. Annotations it does not own are
+// not part of its intent and stay as other managers left them.
+func (r *EndpointsReconciler) apply(ctx context.Context, desired *corev1.Endpoints) error {
+	ac := corev1ac.Endpoints(desired.Name, desired.Namespace).WithLabels(desired.Labels)
+	for _, k := range []string{endpoints.TriggerTimeAnnotation, endpoints.OverCapacityAnnotation} {
+		if v, ok := desired.Annotations[k]; ok {
+			ac.WithAnnotations(map[string]string{k: v})
+		}
+	}
+	if len(desired.Subsets) > 0 {
+		// The apply configuration types mirror the API types field for field;
+		// a JSON round trip converts between them.
+		raw, err := json.Marshal(desired.Subsets)
+		if err != nil {
+			return fmt.Errorf("encoding subsets: %w", err)
+		}
+		var subsets []corev1ac.EndpointSubsetApplyConfiguration
+		if err := json.Unmarshal(raw, &subsets); err != nil {
+			return fmt.Errorf("decoding subsets: %w", err)
+		}
+		for i := range subsets {
+			ac.WithSubsets(&subsets[i])
+		}
+	}
+	opts := []client.ApplyOption{client.FieldOwner(FieldManager), client.ForceOwnership}
+	if r.DryRun {
+		opts = append(opts, client.DryRunAll)
+	}
+	if err := r.Client.Apply(ctx, ac, opts...); err != nil {
+		return err
+	}
+	// The response is decoded into ac; its resourceVersion feeds the stale guard.
+	if ac.ResourceVersion != nil {
+		desired.ResourceVersion = *ac.ResourceVersion
+	}
+	return nil
+}
+
+// remove deletes ep, only the very object read (UID precondition), so that
+// Endpoints recreated meanwhile are not lost.
+func (r *EndpointsReconciler) remove(ctx context.Context, ep *corev1.Endpoints) error {
+	opts := []client.DeleteOption{client.Preconditions{UID: &ep.UID}}
+	if r.DryRun {
+		opts = append(opts, client.DryRunAll)
+	}
+	err := r.Client.Delete(ctx, ep, opts...)
+	writesTotal.WithLabelValues("delete", dryRunLabel(r.DryRun)).Inc()
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting Endpoints %s: %w", client.ObjectKeyFromObject(ep), err)
+	}
+	if r.DryRun {
+		log.FromContext(ctx).Info("Dry run: would delete Endpoints", "endpoints", klog.KObj(ep))
+	} else if err == nil {
+		log.FromContext(ctx).Info("Deleted Endpoints", "endpoints", klog.KObj(ep))
+	}
+	return nil
+}
+
+func (r *EndpointsReconciler) createOptions() []client.CreateOption {
+	opts := []client.CreateOption{client.FieldOwner(FieldManager), client.FieldValidation(metav1.FieldValidationStrict)}
+	if r.DryRun {
+		opts = append(opts, client.DryRunAll)
+	}
+	return opts
+}
+
+func (r *EndpointsReconciler) updateOptions() []client.UpdateOption {
+	opts := []client.UpdateOption{client.FieldOwner(FieldManager), client.FieldValidation(metav1.FieldValidationStrict)}
+	if r.DryRun {
+		opts = append(opts, client.DryRunAll)
+	}
+	return opts
+}
+
+func (r *EndpointsReconciler) patchOptions() []client.PatchOption {
+	opts := []client.PatchOption{client.FieldOwner(FieldManager), client.FieldValidation(metav1.FieldValidationStrict)}
+	if r.DryRun {
+		opts = append(opts, client.DryRunAll)
+	}
+	return opts
+}
+
+func dryRunLabel(dryRun bool) string {
+	if dryRun {
+		return "true"
+	}
+	return "false"
+}
+
+func countAddresses(ep *corev1.Endpoints) (ready, notReady int) {
+	for i := range ep.Subsets {
+		ready += len(ep.Subsets[i].Addresses)
+		notReady += len(ep.Subsets[i].NotReadyAddresses)
+	}
+	return ready, notReady
+}
+
+// labelsOwnedBy returns the label keys that manager owns through server-side
+// apply, read from ep's managed fields.
+func labelsOwnedBy(ep *corev1.Endpoints, manager string) map[string]bool {
+	owned := map[string]bool{}
+	for _, mf := range ep.ManagedFields {
+		if mf.Manager != manager || mf.Operation != metav1.ManagedFieldsOperationApply || mf.FieldsV1 == nil {
+			continue
+		}
+		var fields struct {
+			Metadata struct {
+				Labels map[string]json.RawMessage `json:"f:labels"`
+			} `json:"f:metadata"`
+		}
+		if err := json.Unmarshal(mf.FieldsV1.Raw, &fields); err != nil {
+			continue
+		}
+		for k := range fields.Metadata.Labels {
+			if name, ok := strings.CutPrefix(k, "f:"); ok {
+				owned[name] = true
+			}
+		}
+	}
+	return owned
+}

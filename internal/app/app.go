@@ -1,0 +1,248 @@
+// Package app builds and runs the endpoints-controller manager: the options
+// and flags of the binary, the manager, its probes and its controller. The
+// binary, `make run` and the tests all start the controller through it, so
+// they run the same wiring.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/kube-endpoints/endpoints-controller/controllers"
+)
+
+// LeaderElectionID names the Lease that replicas compete for.
+const LeaderElectionID = "endpoints-controller.kube-endpoints.io"
+
+// Options are the settings of the controller, one flag each.
+type Options struct {
+	MetricsAddr             string
+	MetricsSecure           bool
+	ProbeAddr               string
+	LeaderElect             bool
+	LeaderElectionNamespace string
+	LeaseDuration           time.Duration
+	RenewDeadline           time.Duration
+	RetryPeriod             time.Duration
+	WriteMethod             string
+	DryRun                  bool
+	ConcurrentSyncs         int
+	BatchPeriod             time.Duration
+	ServiceSelector         string
+	Namespaces              string
+	GracefulShutdownTimeout time.Duration
+}
+
+// DefaultOptions returns the flag defaults.
+func DefaultOptions() Options {
+	return Options{
+		MetricsAddr:             "0",
+		MetricsSecure:           true,
+		ProbeAddr:               ":8081",
+		LeaseDuration:           15 * time.Second,
+		RenewDeadline:           10 * time.Second,
+		RetryPeriod:             2 * time.Second,
+		WriteMethod:             string(controllers.WriteUpdate),
+		ConcurrentSyncs:         5,
+		GracefulShutdownTimeout: 30 * time.Second,
+	}
+}
+
+// BindFlags registers the options as flags on fs, with o's values as defaults.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	methods := make([]string, len(controllers.WriteMethods))
+	for i, m := range controllers.WriteMethods {
+		methods[i] = string(m)
+	}
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr,
+		"Address of the metrics endpoint, e.g. :8443 (HTTPS) or :8080 (HTTP with --metrics-secure=false); 0 disables it.")
+	fs.BoolVar(&o.MetricsSecure, "metrics-secure", o.MetricsSecure,
+		"Serve metrics over HTTPS, to clients authenticated and authorized by the API server (TokenReview, SubjectAccessReview).")
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "Address of /healthz and /readyz; 0 disables them.")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect,
+		"Elect a leader with a Lease, so that only one of several replicas writes.")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace,
+		"Namespace of the leader-election Lease; the Pod's own namespace in a cluster, else kube-system.")
+	fs.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", o.LeaseDuration,
+		"How long a standby waits after the last renewal before taking over a lease.")
+	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", o.RenewDeadline,
+		"How long the leader keeps retrying to renew before it gives up leadership.")
+	fs.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", o.RetryPeriod, "How often candidates try to acquire or renew the lease.")
+	fs.StringVar(&o.WriteMethod, "write-method", o.WriteMethod,
+		"How existing Endpoints are changed: "+strings.Join(methods, ", ")+" (PUT, JSON merge patch, server-side apply).")
+	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun,
+		"Send every write with dryRun=All: the API server validates it but persists nothing; log what would change.")
+	fs.IntVar(&o.ConcurrentSyncs, "concurrent-syncs", o.ConcurrentSyncs, "Number of Services synced at once.")
+	fs.DurationVar(&o.BatchPeriod, "endpoint-updates-batch-period", o.BatchPeriod,
+		"Delay of Pod-triggered syncs, to merge bursts of Pod changes into one write; 0 syncs at once.")
+	fs.StringVar(&o.ServiceSelector, "service-label-selector", o.ServiceSelector,
+		"Manage only the Services whose labels match this selector (e.g. 'endpoints=managed'); empty manages all.")
+	fs.StringVar(&o.Namespaces, "namespaces", o.Namespaces, "Comma-separated namespaces to watch; empty watches all.")
+	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", o.GracefulShutdownTimeout,
+		"How long in-flight syncs may take to finish on shutdown.")
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	var errs []error
+	valid := false
+	for _, m := range controllers.WriteMethods {
+		valid = valid || string(m) == o.WriteMethod
+	}
+	if !valid {
+		errs = append(errs, fmt.Errorf("--write-method must be one of %v, not %q", controllers.WriteMethods, o.WriteMethod))
+	}
+	if o.ConcurrentSyncs < 1 {
+		errs = append(errs, fmt.Errorf("--concurrent-syncs must be at least 1, not %d", o.ConcurrentSyncs))
+	}
+	if o.BatchPeriod < 0 {
+		errs = append(errs, errors.New("--endpoint-updates-batch-period must not be negative"))
+	}
+	if _, err := labels.Parse(o.ServiceSelector); err != nil {
+		errs = append(errs, fmt.Errorf("--service-label-selector: %w", err))
+	}
+	if o.LeaderElect && !(o.LeaseDuration > o.RenewDeadline && o.RenewDeadline > o.RetryPeriod && o.RetryPeriod > 0) {
+		errs = append(errs, errors.New("leader election needs lease duration > renew deadline > retry period > 0"))
+	}
+	return errors.Join(errs...)
+}
+
+// NewManager returns a manager with the Endpoints controller, probes and
+// metrics set up from o, connected through cfg.
+func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = rest.CopyConfig(cfg)
+	// Every Endpoints call carries the API's deprecation warning: log each
+	// distinct warning once instead of once per call.
+	cfg.WarningHandlerWithContext = log.NewKubeAPIWarningLogger(log.KubeAPIWarningLoggerOptions{Deduplicate: true})
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	metricsOpts := metricsserver.Options{BindAddress: o.MetricsAddr, SecureServing: o.MetricsSecure}
+	if o.MetricsSecure {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	cacheOpts := cache.Options{ByObject: controllers.CacheByObject(controllers.WriteMethod(o.WriteMethod))}
+	if o.Namespaces != "" {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range strings.Split(o.Namespaces, ",") {
+			cacheOpts.DefaultNamespaces[strings.TrimSpace(ns)] = cache.Config{}
+		}
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        scheme,
+		Cache:                         cacheOpts,
+		Metrics:                       metricsOpts,
+		HealthProbeBindAddress:        o.ProbeAddr,
+		LeaderElection:                o.LeaderElect,
+		LeaderElectionID:              LeaderElectionID,
+		LeaderElectionNamespace:       leaderElectionNamespace(o.LeaderElectionNamespace),
+		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 ptr.To(o.LeaseDuration),
+		RenewDeadline:                 ptr.To(o.RenewDeadline),
+		RetryPeriod:                   ptr.To(o.RetryPeriod),
+		GracefulShutdownTimeout:       ptr.To(o.GracefulShutdownTimeout),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating manager: %w", err)
+	}
+
+	var selector labels.Selector
+	if o.ServiceSelector != "" {
+		selector, _ = labels.Parse(o.ServiceSelector) // validated above
+	}
+	r := &controllers.EndpointsReconciler{
+		Client:                  mgr.GetClient(),
+		Recorder:                mgr.GetEventRecorder(controllers.FieldManager),
+		WriteMethod:             controllers.WriteMethod(o.WriteMethod),
+		DryRun:                  o.DryRun,
+		ServiceSelector:         selector,
+		BatchPeriod:             o.BatchPeriod,
+		MaxConcurrentReconciles: o.ConcurrentSyncs,
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the Endpoints controller: %w", err)
+	}
+
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("adding health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", cacheSyncedCheck(mgr)); err != nil {
+		return nil, fmt.Errorf("adding ready check: %w", err)
+	}
+	return mgr, nil
+}
+
+// Run runs the controller until ctx is done.
+func Run(ctx context.Context, cfg *rest.Config, o Options) error {
+	mgr, err := NewManager(cfg, o)
+	if err != nil {
+		return err
+	}
+	log.FromContext(ctx).Info("Starting endpoints-controller", "writeMethod", o.WriteMethod, "dryRun", o.DryRun,
+		"leaderElect", o.LeaderElect, "concurrentSyncs", o.ConcurrentSyncs, "batchPeriod", o.BatchPeriod,
+		"serviceSelector", o.ServiceSelector, "namespaces", o.Namespaces)
+	return mgr.Start(ctx)
+}
+
+// cacheSyncedCheck is ready once the informers have synced, on leaders and
+// standbys alike: a standby with a warm cache can take over at once.
+func cacheSyncedCheck(mgr ctrl.Manager) healthz.Checker {
+	var synced atomic.Bool
+	_ = mgr.Add(everyReplica(func(ctx context.Context) error {
+		if mgr.GetCache().WaitForCacheSync(ctx) {
+			synced.Store(true)
+		}
+		return nil
+	}))
+	return func(_ *http.Request) error {
+		if !synced.Load() {
+			return errors.New("caches are not synced yet")
+		}
+		return nil
+	}
+}
+
+// leaderElectionNamespace returns ns, else the namespace of the Pod the
+// controller runs in, else kube-system.
+func leaderElectionNamespace(ns string) string {
+	if ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil && len(b) > 0 {
+		return strings.TrimSpace(string(b))
+	}
+	return metav1.NamespaceSystem
+}
+
+// everyReplica is a runnable that runs on every replica, leader or not.
+type everyReplica func(ctx context.Context) error
+
+func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
+
+// NeedLeaderElection is false: the runnable serves standbys too.
+func (f everyReplica) NeedLeaderElection() bool { return false }
