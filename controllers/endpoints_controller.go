@@ -61,6 +61,9 @@ type EndpointsReconciler struct {
 	BatchPeriod time.Duration
 	// MaxConcurrentReconciles is the number of workers; 5 when zero.
 	MaxConcurrentReconciles int
+	// SkipNameValidation allows several controllers of this kind in one
+	// process, which only tests do.
+	SkipNameValidation bool
 
 	triggers  *endpoints.TriggerTimeTracker
 	stale     *staleTracker

@@ -64,6 +64,7 @@ func (r *EndpointsReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			MaxConcurrentReconciles: r.MaxConcurrentReconciles,
 			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](baseRetryDelay, maxRetryDelay),
 			EnableWarmup:            ptr.To(true),
+			SkipNameValidation:      ptr.To(r.SkipNameValidation),
 		}).
 		Complete(r)
 }

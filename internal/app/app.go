@@ -51,6 +51,8 @@ type Options struct {
 	ServiceSelector         string
 	Namespaces              string
 	GracefulShutdownTimeout time.Duration
+	// SkipNameValidation lets tests run several managers in one process; no flag.
+	SkipNameValidation bool
 }
 
 // DefaultOptions returns the flag defaults.
@@ -183,6 +185,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		ServiceSelector:         selector,
 		BatchPeriod:             o.BatchPeriod,
 		MaxConcurrentReconciles: o.ConcurrentSyncs,
+		SkipNameValidation:      o.SkipNameValidation,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Endpoints controller: %w", err)
