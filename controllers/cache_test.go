@@ -39,9 +39,9 @@ func realisticPod(i int) *corev1.Pod {
 			NodeName: "node-a", ServiceAccountName: "web", RestartPolicy: corev1.RestartPolicyAlways,
 			Containers: []corev1.Container{{
 				Name: "web", Image: "registry.example.com/shop/web:1.42.0", Args: []string{"--port=8080", "--log-level=info"},
-				Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP}, {Name: "metrics", ContainerPort: 9090, Protocol: corev1.ProtocolTCP}},
-				Env: []corev1.EnvVar{{Name: "DB_HOST", Value: "db.shop.svc"}, {Name: "CACHE_URL", Value: "redis://cache:6379"}, {Name: "MODE", Value: "production"}},
-				VolumeMounts: []corev1.VolumeMount{{Name: "config", MountPath: "/etc/web"}, {Name: "kube-api-access", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount"}},
+				Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP}, {Name: "metrics", ContainerPort: 9090, Protocol: corev1.ProtocolTCP}},
+				Env:            []corev1.EnvVar{{Name: "DB_HOST", Value: "db.shop.svc"}, {Name: "CACHE_URL", Value: "redis://cache:6379"}, {Name: "MODE", Value: "production"}},
+				VolumeMounts:   []corev1.VolumeMount{{Name: "config", MountPath: "/etc/web"}, {Name: "kube-api-access", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount"}},
 				ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready"}}},
 				LivenessProbe:  &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/live"}}},
 			}},
@@ -61,7 +61,7 @@ func realisticPod(i int) *corev1.Pod {
 				{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: ts},
 			},
 			ContainerStatuses: []corev1.ContainerStatus{{Name: "web", Ready: true, Image: "registry.example.com/shop/web:1.42.0",
-				ImageID: "registry.example.com/shop/web@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+				ImageID:     "registry.example.com/shop/web@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 				ContainerID: "containerd://0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}},
 		},
 	}

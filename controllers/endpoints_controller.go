@@ -181,7 +181,7 @@ func (r *EndpointsReconciler) deleteEndpoints(ctx context.Context, key types.Nam
 	if _, isLock := ep.Annotations[endpoints.LeaderElectionAnnotation]; isLock {
 		return resultSkipped, nil
 	}
-	if !endpoints.IsManaged(ep) && !(orphan && serviceGone) {
+	if !endpoints.IsManaged(ep) && (!orphan || !serviceGone) {
 		log.FromContext(ctx).V(4).Info("Leaving Endpoints without a Service alone: not written by this controller")
 		return resultSkipped, nil
 	}

@@ -32,6 +32,10 @@ const (
 	WriteApply WriteMethod = "apply"
 )
 
+// writeCreate labels the metric and logs of a create (POST); it is not a
+// configurable method: missing Endpoints are always created.
+const writeCreate WriteMethod = "create"
+
 // WriteMethods lists the valid values of WriteMethod, for flag help.
 var WriteMethods = []WriteMethod{WriteUpdate, WritePatch, WriteApply}
 
@@ -45,11 +49,11 @@ func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, cu
 	method := r.WriteMethod
 	create := current == nil
 	if create && method != WriteApply {
-		method = "create"
+		method = writeCreate
 	}
 	var err error
 	switch method {
-	case "create":
+	case writeCreate:
 		err = r.Client.Create(ctx, desired, r.createOptions()...)
 	case WriteUpdate:
 		err = r.Client.Update(ctx, desired, r.updateOptions()...)
@@ -69,7 +73,8 @@ func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, cu
 		if create {
 			reason, verb = ReasonFailedToCreateEndpoint, "create"
 		}
-		r.Recorder.Eventf(svc, desired, corev1.EventTypeWarning, reason, "Sync", "Failed to %s Endpoints %s/%s: %v", verb, svc.Namespace, svc.Name, err)
+		r.Recorder.Eventf(svc, desired, corev1.EventTypeWarning, reason, "Sync",
+			"Failed to %s Endpoints %s/%s: %v", verb, svc.Namespace, svc.Name, err)
 		return "", fmt.Errorf("%s Endpoints %s/%s (%s): %w", strings.TrimSuffix(verb, "e")+"ing", svc.Namespace, svc.Name, method, err)
 	}
 	ready, notReady := countAddresses(desired)
@@ -203,7 +208,7 @@ func labelsOwnedBy(ep *corev1.Endpoints, manager string) map[string]bool {
 				Labels map[string]json.RawMessage `json:"f:labels"`
 			} `json:"f:metadata"`
 		}
-		if err := json.Unmarshal(mf.FieldsV1.Raw, &fields); err != nil {
+		if err := json.Unmarshal(mf.FieldsV1.GetRawBytes(), &fields); err != nil {
 			continue
 		}
 		for k := range fields.Metadata.Labels {

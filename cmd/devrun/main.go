@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -72,7 +73,7 @@ func run() error {
 			return err
 		}
 	}
-	printHowTo(cluster.KubeconfigPath, *demo)
+	printHowTo(cluster.KubeconfigPath, opts.MetricsAddr, *demo)
 	return app.Run(ctx, cluster.Config, opts)
 }
 
@@ -89,7 +90,7 @@ func clusterConfigured() bool {
 	return err == nil
 }
 
-func printHowTo(kubeconfig string, demo bool) {
+func printHowTo(kubeconfig, metricsAddr string, demo bool) {
 	kubectl := "kubectl"
 	if assets := os.Getenv("KUBEBUILDER_ASSETS"); assets != "" {
 		if _, err := os.Stat(filepath.Join(assets, "kubectl")); err == nil {
@@ -103,5 +104,9 @@ func printHowTo(kubeconfig string, demo bool) {
 	} else {
 		fmt.Fprintf(os.Stderr, "    %s get endpoints -A\n", kubectl)
 	}
-	fmt.Fprintf(os.Stderr, "\nMetrics: curl -s localhost:8080/metrics | grep endpoints_controller\nCtrl-C stops the controller and the control plane.\n\n")
+	if strings.HasPrefix(metricsAddr, ":") {
+		metricsAddr = "localhost" + metricsAddr
+	}
+	fmt.Fprintf(os.Stderr, "\nMetrics: curl -s %s/metrics | grep endpoints_controller\n", metricsAddr)
+	fmt.Fprintf(os.Stderr, "Ctrl-C stops the controller and the control plane.\n\n")
 }

@@ -123,7 +123,7 @@ func (o *Options) Validate() error {
 	if _, err := labels.Parse(o.ServiceSelector); err != nil {
 		errs = append(errs, fmt.Errorf("--service-label-selector: %w", err))
 	}
-	if o.LeaderElect && !(o.LeaseDuration > o.RenewDeadline && o.RenewDeadline > o.RetryPeriod && o.RetryPeriod > 0) {
+	if o.LeaderElect && (o.LeaseDuration <= o.RenewDeadline || o.RenewDeadline <= o.RetryPeriod || o.RetryPeriod <= 0) {
 		errs = append(errs, errors.New("leader election needs lease duration > renew deadline > retry period > 0"))
 	}
 	return errors.Join(errs...)

@@ -10,7 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/dump"
+	"k8s.io/utils/dump"
 )
 
 // addrKey identifies an address (spec 5.1): two Pods may share an IP (host
@@ -67,6 +67,13 @@ func keyOfPort(p *corev1.EndpointPort) portKey {
 // add records that addr serves port, ready or not. The first address seen for
 // a key is the one kept (spec 5.1); not ready wins over ready (spec 5.2).
 func (p *packer) add(addr corev1.EndpointAddress, port corev1.EndpointPort, ready bool) {
+	if port.Port <= 0 {
+		// Spec 5.4: such ports are dropped but their addresses stay. They all
+		// become the one no-port marker, as a port-less subset does when it is
+		// re-packed; keeping 0 and -5 apart would give two port-less subsets
+		// that Repack merges, and Compute's output would not be canonical.
+		port = noPort
+	}
 	ak := addrKey{ip: addr.IP}
 	if addr.TargetRef != nil {
 		ak.uid = addr.TargetRef.UID
@@ -121,8 +128,7 @@ func (p *packer) pack() []corev1.EndpointSubset {
 			bySignature[sig.String()] = g
 			groups = append(groups, g)
 		}
-		// Spec 5.4: ports without a positive number (and the no-port marker)
-		// are dropped, but their addresses stay.
+		// Spec 5.4: the no-port marker is dropped, but its addresses stay.
 		if st.port.Port > 0 {
 			g.ports = append(g.ports, st.port)
 		}
@@ -221,7 +227,8 @@ func sortByHash[T any](items []T) {
 }
 
 // HashOf returns the FNV-128a digest of obj's dump.ForHash text, the order key
-// of ports and subsets (spec 5.5).
+// of ports and subsets (spec 5.5). k8s.io/utils/dump is where
+// k8s.io/apimachinery/pkg/util/dump, which the spec names, now forwards.
 func HashOf(obj any) []byte {
 	h := fnv.New128a()
 	fmt.Fprintf(h, "%v", dump.ForHash(obj))

@@ -13,6 +13,12 @@ import (
 // DemoNamespace holds the demo Service and Pods.
 const DemoNamespace = "demo"
 
+// demoApp names the demo Service and labels its Pods.
+const demoApp = "web"
+
+// demoLabels select the demo Pods.
+var demoLabels = map[string]string{"app": demoApp}
+
 // SeedDemo creates a namespace with a Service "web" and three Pods, two ready
 // and one not. No kubelet runs on a local control plane, so the Pods' status
 // (IP, phase, readiness) is written here, as a kubelet would.
@@ -22,9 +28,9 @@ func SeedDemo(ctx context.Context, c client.Client) error {
 		return fmt.Errorf("creating namespace %s: %w", DemoNamespace, err)
 	}
 	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: DemoNamespace, Name: "web", Labels: map[string]string{"app": "web"}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: DemoNamespace, Name: demoApp, Labels: demoLabels},
 		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{"app": "web"},
+			Selector: demoLabels,
 			Ports: []corev1.ServicePort{
 				{Name: "http", Port: 80, TargetPort: intstr.FromString("http")},
 				{Name: "metrics", Port: 9090, TargetPort: intstr.FromInt32(9090)},
@@ -35,13 +41,13 @@ func SeedDemo(ctx context.Context, c client.Client) error {
 		return fmt.Errorf("creating Service web: %w", err)
 	}
 	for i, ready := range []bool{true, true, false} {
-		name := fmt.Sprintf("web-%d", i)
+		name := fmt.Sprintf("%s-%d", demoApp, i)
 		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Namespace: DemoNamespace, Name: name, Labels: map[string]string{"app": "web"}},
+			ObjectMeta: metav1.ObjectMeta{Namespace: DemoNamespace, Name: name, Labels: demoLabels},
 			Spec: corev1.PodSpec{
 				NodeName: fmt.Sprintf("node-%d", i%2),
 				Containers: []corev1.Container{{
-					Name:  "web",
+					Name:  demoApp,
 					Image: "registry.k8s.io/e2e-test-images/agnhost:2.53",
 					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}, {ContainerPort: 9090}},
 				}},
