@@ -48,7 +48,7 @@ lint-fix: golangci-lint ## Run golangci-lint and fix what it can.
 FUZZTIME ?= 20s
 
 .PHONY: test
-test: vet envtest ## Run unit, envtest and end-to-end tests, and a short fuzz run.
+test: vet envtest kustomize controller-gen ## Run unit, envtest and end-to-end tests, and a short fuzz run.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -coverprofile cover.out
 	go test ./internal/endpoints -run '^$$' -fuzz '^FuzzCompute$$' -fuzztime $(FUZZTIME)
 
@@ -113,7 +113,8 @@ KUSTOMIZE ?= $(LOCALBIN)/kustomize
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
 
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
-KUSTOMIZE_VERSION ?= v5.8.3
+# kustomize v5.8.3 needs go >= 1.27; v5.8.2 is the newest that builds with our go 1.26.
+KUSTOMIZE_VERSION ?= v5.8.2
 GOLANGCI_LINT_VERSION ?= v2.15.0
 
 # The control plane (etcd, kube-apiserver, kubectl) is compiled from source by the
