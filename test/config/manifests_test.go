@@ -210,7 +210,7 @@ func checkManagerContainer(t *testing.T, ctr corev1.Container) {
 	if ctr.Image != "controller:latest" {
 		t.Errorf("image = %q, want controller:latest (the kustomize image name)", ctr.Image)
 	}
-	for _, arg := range []string{"--leader-elect", "--metrics-bind-address=:8443", "--health-probe-bind-address=:8081"} {
+	for _, arg := range []string{"--leader-elect", "--metrics-bind-address=:8443", "--health-probe-bind-address=:8081", "--graceful-shutdown-timeout=5s"} {
 		if !slices.Contains(ctr.Args, arg) {
 			t.Errorf("args %q lack %q", ctr.Args, arg)
 		}
