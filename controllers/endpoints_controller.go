@@ -35,6 +35,16 @@ const (
 	ReasonInvalidEndpointAddress = "InvalidEndpointAddress"
 )
 
+// errStaleCache reports that the cache still shows Endpoints this controller
+// has already replaced (spec 8.5). It is transient: the informer catches up
+// within moments, and the Endpoints event that brings the new version syncs
+// the Service again.
+var errStaleCache = errors.New("endpoints cache is stale")
+
+// staleRetryDelay is how long a sync that met a stale cache waits. The event
+// of the write usually arrives first; this is the safety net.
+const staleRetryDelay = 100 * time.Millisecond
+
 // maxRetries bounds the retries of one change. With the 5 ms doubling back-off
 // the 15th retry comes about 80 s after the first failure; a change that still
 // fails then is dropped until the next event for the Service, so that one
@@ -83,6 +93,13 @@ type EndpointsReconciler struct {
 func (r *EndpointsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	start := r.Clock.Now()
 	result, err := r.sync(ctx, req.NamespacedName)
+	if errors.Is(err, errStaleCache) {
+		// Not a failure: retry shortly without an error log and without
+		// spending one of the Service's retries.
+		log.FromContext(ctx).V(4).Info("Waiting for the cache to show the last write", "reason", err.Error())
+		syncsTotal.WithLabelValues(resultStale).Inc()
+		return ctrl.Result{RequeueAfter: staleRetryDelay}, nil
+	}
 	if err != nil {
 		result = resultError
 		if r.giveUp(req.NamespacedName) {
@@ -143,7 +160,7 @@ func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName
 		}
 		current = nil
 	} else if r.stale.isStale(current) {
-		return "", fmt.Errorf("endpoints cache is stale: resourceVersion %s of %s was already replaced", current.ResourceVersion, key)
+		return "", fmt.Errorf("%w: resourceVersion %s of %s was already replaced", errStaleCache, current.ResourceVersion, key)
 	}
 
 	r.reportExcluded(ctx, svc, res.Excluded)

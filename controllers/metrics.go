@@ -19,13 +19,14 @@ const (
 	resultSkipped   = "skipped" // not managed: selectorless, ExternalName, filtered out, or nothing to delete
 	resultDropped   = "dropped" // a create refused because the namespace is terminating, or retries exhausted
 	resultError     = "error"
+	resultStale     = "stale_cache" // the cache did not show the last write yet; retried shortly
 )
 
 var (
 	// syncsTotal counts finished syncs by result (see the result* constants).
 	syncsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "endpoints_controller_syncs_total",
-		Help: "Syncs of a Service's Endpoints, by result: unchanged, created, updated, deleted, skipped, dropped, error.",
+		Help: "Syncs of a Service's Endpoints, by result: unchanged, created, updated, deleted, skipped, dropped, stale_cache, error.",
 	}, []string{"result"})
 
 	// syncDuration observes how long a sync took, by result.
