@@ -2,6 +2,7 @@ package endpoints
 
 import (
 	"fmt"
+	"sort"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -20,7 +21,8 @@ type Result struct {
 	// Excluded lists what was left out for a reason the user may want to see:
 	// Pods with no usable address and ports that could not be resolved.
 	// Pods left out by their lifecycle (no IP yet, terminal, terminating) are
-	// not listed: that is normal, not a problem.
+	// not listed: that is normal, not a problem. Sorted by Pod name, the
+	// Service ports left out for every Pod first.
 	Excluded []Exclusion
 }
 
@@ -59,7 +61,7 @@ func Compute(svc *corev1.Service, pods []*corev1.Pod) Result {
 			if !ok {
 				res.Excluded = append(res.Excluded, Exclusion{
 					Pod: pod.Name, Port: sp.Name, Reason: ReasonPortNotFound,
-					Detail: fmt.Sprintf("no container port named %q with protocol %s", sp.TargetPort.StrVal, sp.Protocol),
+					Detail: fmt.Sprintf("no container port named %q with protocol %s", sp.TargetPort.StrVal, protocolOf(sp)),
 				})
 				continue
 			}
@@ -73,6 +75,12 @@ func Compute(svc *corev1.Service, pods []*corev1.Pod) Result {
 			p.add(addr, endpointPort(sp, num), ready)
 		}
 	}
+	// Pods come from a cache whose List order changes from call to call;
+	// sorting makes the report as deterministic as the subsets, so that the
+	// controller can tell a new problem from one it already reported. The
+	// Service's own ports (no Pod) come first; one Pod's ports stay in
+	// Service order.
+	sort.SliceStable(res.Excluded, func(i, j int) bool { return res.Excluded[i].Pod < res.Excluded[j].Pod })
 	res.Subsets = p.pack()
 	res.Subsets, res.Truncated = truncate(res.Subsets)
 	res.Ready, res.NotReady = countAddresses(res.Subsets)
@@ -185,10 +193,10 @@ func resolvePort(pod *corev1.Pod, sp *corev1.ServicePort) (int, bool) {
 	if sp.TargetPort.Type == intstr.Int {
 		return sp.TargetPort.IntValue(), true
 	}
-	name := sp.TargetPort.StrVal
+	name, protocol := sp.TargetPort.StrVal, protocolOf(sp)
 	find := func(c *corev1.Container) (int, bool) {
 		for _, cp := range c.Ports {
-			if cp.Name == name && cp.Protocol == sp.Protocol {
+			if cp.Name == name && defaultProtocol(cp.Protocol) == protocol {
 				return int(cp.ContainerPort), true
 			}
 		}
@@ -218,9 +226,23 @@ func endpointPort(sp *corev1.ServicePort, num int) corev1.EndpointPort {
 	return corev1.EndpointPort{
 		Name:        sp.Name,
 		Port:        int32(num), //nolint:gosec // bounded by maxPort before the call.
-		Protocol:    sp.Protocol,
+		Protocol:    protocolOf(sp),
 		AppProtocol: sp.AppProtocol,
 	}
+}
+
+// protocolOf returns the protocol of a Service port as the API server stores
+// it. Objects read from the API always carry one; an empty protocol only
+// comes from objects built in memory, and the API server would store it as
+// TCP, so it is TCP here too: the Endpoints then hold a valid protocol (spec
+// 10) and compare equal to what is read back after the write.
+func protocolOf(sp *corev1.ServicePort) corev1.Protocol { return defaultProtocol(sp.Protocol) }
+
+func defaultProtocol(p corev1.Protocol) corev1.Protocol {
+	if p == "" {
+		return corev1.ProtocolTCP
+	}
+	return p
 }
 
 func countAddresses(subsets []corev1.EndpointSubset) (ready, notReady int) {

@@ -86,7 +86,12 @@ func UpToDate(current, desired *corev1.Endpoints, foreign func(key string) bool)
 	if SubsetsEqual(current.Subsets, desired.Subsets) {
 		return true
 	}
-	return SubsetsEqual(Repack(current.Subsets), desired.Subsets)
+	// Another writer may have stored the same addresses and ports in another
+	// order or grouping. Compare canonical forms: desired is canonical unless
+	// it was truncated, which can leave two subsets with the same addresses
+	// that re-packing merges, so it is re-packed too, on this slow path only.
+	repacked := Repack(current.Subsets)
+	return SubsetsEqual(repacked, desired.Subsets) || SubsetsEqual(repacked, Repack(desired.Subsets))
 }
 
 func labelsEqual(current, desired map[string]string, foreign func(string) bool) bool {

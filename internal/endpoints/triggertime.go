@@ -32,8 +32,9 @@ func NewTriggerTimeTracker() *TriggerTimeTracker {
 
 // Observe records the state of svc and its pods and returns the trigger time
 // for this sync: the Service's creation time on its first sync since start;
-// afterwards the earliest trigger time that moved since the previous sync, or
-// zero when none did.
+// afterwards the earliest trigger time that changed since the previous sync
+// (a Pod's Ready lastTransitionTime, or the Service's creation time), or zero
+// when none did.
 func (t *TriggerTimeTracker) Observe(svc *corev1.Service, pods []*corev1.Pod) time.Time {
 	key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
 	t.mu.Lock()
@@ -42,8 +43,14 @@ func (t *TriggerTimeTracker) Observe(svc *corev1.Service, pods []*corev1.Pod) ti
 
 	next := triggerState{pods: make(map[string]time.Time, len(pods)), service: svc.CreationTimestamp.Time}
 	var earliest time.Time
+	// A time counts when it changed, not only when it moved forward: a Pod
+	// recreated under the same name on a node whose clock lags has an earlier
+	// Ready time than its predecessor, and that is still a change to publish.
 	consider := func(at, before time.Time) {
-		if at.After(before) && (earliest.IsZero() || at.Before(earliest)) {
+		if at.IsZero() || at.Equal(before) {
+			return
+		}
+		if earliest.IsZero() || at.Before(earliest) {
 			earliest = at
 		}
 	}
