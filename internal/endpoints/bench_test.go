@@ -58,3 +58,23 @@ func BenchmarkUpToDate(b *testing.B) {
 		UpToDate(current, desired, nil)
 	}
 }
+
+// BenchmarkComputeSplit is BenchmarkCompute with the Pods split in two
+// halves that serve "http" on different container ports, as during a
+// rolling update that moves the port: two subsets, which are then ordered
+// by the digest of their whole text (spec 5.5).
+func BenchmarkComputeSplit(b *testing.B) {
+	svc := benchService()
+	for _, n := range []int{1000, 10000} {
+		ps := benchPods(n)
+		for i := 1; i < n; i += 2 {
+			containerPorts(cport("http", 8081, tcp))(ps[i])
+		}
+		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				Compute(svc, ps)
+			}
+		})
+	}
+}

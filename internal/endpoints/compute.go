@@ -41,11 +41,12 @@ func Compute(svc *corev1.Service, pods []*corev1.Pod) Result {
 	tolerateUnready := svc.Spec.PublishNotReadyAddresses
 
 	p := newPacker(len(pods))
+	a := newAddresser(svc)
 	for _, pod := range pods {
 		if !includePod(pod, tolerateUnready) {
 			continue
 		}
-		addr, ex := podAddress(svc, pod)
+		addr, ex := a.podAddress(pod)
 		if ex != nil {
 			res.Excluded = append(res.Excluded, *ex)
 			continue
@@ -111,28 +112,54 @@ func podReady(pod *corev1.Pod) bool {
 	return false
 }
 
-// addressFamily implements spec 3.1. Anything that is not IPv6 counts as IPv4,
-// as in the reference controller; an unparsable IP is therefore "IPv4".
-func addressFamily(svc *corev1.Service, pod *corev1.Pod) corev1.IPFamily {
-	var ip string
+// serviceFamily implements spec 3.1 as far as it depends on the Service:
+// the family of its addresses, or false when each Pod's own IP decides.
+func serviceFamily(svc *corev1.Service) (corev1.IPFamily, bool) {
 	switch {
 	case len(svc.Spec.IPFamilies) > 0:
-		return svc.Spec.IPFamilies[0]
-	case svc.Spec.ClusterIP != "" && svc.Spec.ClusterIP != corev1.ClusterIPNone:
-		ip = svc.Spec.ClusterIP
-	default:
-		ip = pod.Status.PodIP
+		return svc.Spec.IPFamilies[0], true
+	case HasClusterIP(svc):
+		return familyOf(svc.Spec.ClusterIP), true
 	}
+	return "", false
+}
+
+// familyOf returns the family of ip. Anything that is not IPv6 counts as
+// IPv4, as in the reference controller; an unparsable IP is therefore "IPv4".
+func familyOf(ip string) corev1.IPFamily {
 	if netutils.IsIPv6String(ip) {
 		return corev1.IPv6Protocol
 	}
 	return corev1.IPv4Protocol
 }
 
-// podAddress implements spec 3: the address of pod in svc's Endpoints, or why
-// there is none.
-func podAddress(svc *corev1.Service, pod *corev1.Pod) (corev1.EndpointAddress, *Exclusion) {
-	wantV6 := addressFamily(svc, pod) == corev1.IPv6Protocol
+// addresser computes the addresses of one Service's Pods (spec 3). What does
+// not depend on the Pod is worked out once: a Service may have thousands of
+// Pods, on a handful of nodes.
+type addresser struct {
+	svc *corev1.Service
+	// family is the Service's address family, unless perPod: then each Pod's
+	// IP decides.
+	family corev1.IPFamily
+	perPod bool
+	// nodeProblems caches invalidNodeName by node name.
+	nodeProblems map[string]string
+}
+
+func newAddresser(svc *corev1.Service) *addresser {
+	family, ok := serviceFamily(svc)
+	return &addresser{svc: svc, family: family, perPod: !ok, nodeProblems: make(map[string]string)}
+}
+
+// podAddress implements spec 3: the address of pod in the Service's
+// Endpoints, or why there is none.
+func (a *addresser) podAddress(pod *corev1.Pod) (corev1.EndpointAddress, *Exclusion) {
+	svc := a.svc
+	family := a.family
+	if a.perPod {
+		family = familyOf(pod.Status.PodIP)
+	}
+	wantV6 := family == corev1.IPv6Protocol
 	ip, unparsable := "", ""
 	for _, podIP := range pod.Status.PodIPs {
 		parsed := netutils.ParseIPSloppy(podIP.IP)
@@ -164,7 +191,12 @@ func podAddress(svc *corev1.Service, pod *corev1.Pod) (corev1.EndpointAddress, *
 		return exclude(ReasonInvalidIP, "pod IP %s %s", ip, msg)
 	}
 	nodeName := pod.Spec.NodeName
-	if msg := invalidNodeName(nodeName); msg != "" {
+	msg, checked := a.nodeProblems[nodeName]
+	if !checked {
+		msg = invalidNodeName(nodeName)
+		a.nodeProblems[nodeName] = msg
+	}
+	if msg != "" {
 		return exclude(ReasonInvalidNodeName, "node name %q %s", nodeName, msg)
 	}
 	addr := corev1.EndpointAddress{

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/diff"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/utils/dump"
 	netutils "k8s.io/utils/net"
 )
 
@@ -271,7 +272,7 @@ func checkResultValid(t *testing.T, svc *corev1.Service, ps []*corev1.Pod, res R
 					t.Fatalf("subset %d: address %v twice (spec 5.3)", i, key)
 				}
 				seen[key] = true
-				if k > 0 && !lessAddress(&list[k-1], a) {
+				if k > 0 && compareAddresses(&list[k-1], a) >= 0 {
 					t.Fatalf("subset %d: addresses %d and %d out of order (spec 5.5)", i, k-1, k)
 				}
 				if err := addressMismatch(svc, byUID[a.TargetRef.UID], a, j == 0); err != "" {
@@ -283,6 +284,10 @@ func checkResultValid(t *testing.T, svc *corev1.Service, ps []*corev1.Pod, res R
 			if bytes.Compare(HashOf(ss.Ports[j-1]), HashOf(ss.Ports[j])) > 0 {
 				t.Fatalf("subset %d: ports out of hash order (spec 5.5)", i)
 			}
+		}
+		// HashOf writes the text itself; dump is slow, so compare small subsets.
+		if len(ss.Addresses)+len(ss.NotReadyAddresses) <= 50 && !bytes.Equal(HashOf(*ss), dumpDigest(*ss)) {
+			t.Fatalf("subset %d: HashOf differs from dump.ForHash\n dump: %s\n ours: %s", i, dump.ForHash(*ss), hashedText(*ss))
 		}
 		if i > 0 && !res.Truncated && bytes.Compare(HashOf(res.Subsets[i-1]), HashOf(*ss)) > 0 {
 			t.Fatalf("subsets %d and %d out of hash order (spec 5.5)", i-1, i)
@@ -357,6 +362,22 @@ func included(svc *corev1.Service, p *corev1.Pod) bool {
 		(p.DeletionTimestamp == nil || svc.Spec.PublishNotReadyAddresses)
 }
 
+// wantV6 is spec 3.1, restated: whether Pod p's address is IPv6.
+func wantV6(svc *corev1.Service, p *corev1.Pod) bool {
+	switch {
+	case len(svc.Spec.IPFamilies) > 0:
+		return svc.Spec.IPFamilies[0] == corev1.IPv6Protocol
+	case svc.Spec.ClusterIP != "" && svc.Spec.ClusterIP != corev1.ClusterIPNone:
+		return isIPv6(svc.Spec.ClusterIP)
+	}
+	return isIPv6(p.Status.PodIP)
+}
+
+func isIPv6(ip string) bool {
+	parsed := netutils.ParseIPSloppy(ip)
+	return parsed != nil && parsed.To4() == nil
+}
+
 // addressMismatch returns how a differs from what spec 2-3 say Pod p's
 // address is, or "".
 func addressMismatch(svc *corev1.Service, p *corev1.Pod, a *corev1.EndpointAddress, inReady bool) string {
@@ -384,7 +405,7 @@ func addressMismatch(svc *corev1.Service, p *corev1.Pod, a *corev1.EndpointAddre
 	switch {
 	case !ipOK:
 		return "not one of the Pod's IPs (spec 3.2)"
-	case strings.Contains(a.IP, ":") != (addressFamily(svc, p) == corev1.IPv6Protocol):
+	case strings.Contains(a.IP, ":") != wantV6(svc, p):
 		return "wrong family (spec 3.1)"
 	case *a.NodeName != p.Spec.NodeName:
 		return "nodeName (spec 3.3)"

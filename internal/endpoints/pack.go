@@ -1,16 +1,11 @@
 package endpoints
 
 import (
-	"bytes"
-	"fmt"
-	"hash/fnv"
-	"sort"
-	"strconv"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/dump"
 )
 
 // addrKey identifies an address (spec 5.1): two Pods may share an IP (host
@@ -33,10 +28,21 @@ type portKey struct {
 // ports (spec 4.4). Its number is not positive, so it never reaches the output.
 var noPort = corev1.EndpointPort{Port: -1}
 
-// portState is which addresses serve one port, and whether each is ready.
+// The state of one address for one port.
+const (
+	stateUnseen   byte = iota // the address does not serve the port
+	stateReady                // serves it, ready
+	stateNotReady             // serves it, not ready (wins over ready, spec 5.2)
+)
+
+// portState is which addresses serve one port, and whether each is ready:
+// state[i] is the state of address i, and the slice ends at the last address
+// that serves the port. Two ports with the same addresses in the same states
+// therefore have equal slices, which makes the slice its own grouping key
+// (spec 5.3) with no sorting or formatting.
 type portState struct {
 	port  corev1.EndpointPort
-	ready map[int]bool // address index -> ready
+	state []byte
 }
 
 // packer accumulates (address, port, ready) triples and packs them into
@@ -66,7 +72,7 @@ func keyOfPort(p *corev1.EndpointPort) portKey {
 
 // add records that addr serves port, ready or not. The first address seen for
 // a key is the one kept (spec 5.1); not ready wins over ready (spec 5.2).
-func (p *packer) add(addr corev1.EndpointAddress, port corev1.EndpointPort, ready bool) {
+func (p *packer) add(addr corev1.EndpointAddress, port corev1.EndpointPort, isReady bool) {
 	if port.Port <= 0 {
 		// Spec 5.4: such ports are dropped but their addresses stay. They all
 		// become the one no-port marker, as a port-less subset does when it is
@@ -89,11 +95,17 @@ func (p *packer) add(addr corev1.EndpointAddress, port corev1.EndpointPort, read
 	if !ok {
 		pi = len(p.ports)
 		p.portIndex[pk] = pi
-		p.ports = append(p.ports, &portState{port: port, ready: make(map[int]bool)})
+		p.ports = append(p.ports, &portState{port: port})
 	}
 	st := p.ports[pi]
-	if wasReady, seen := st.ready[ai]; !seen || wasReady {
-		st.ready[ai] = ready
+	if ai >= len(st.state) {
+		st.state = append(st.state, make([]byte, ai+1-len(st.state))...)
+	}
+	if st.state[ai] != stateNotReady {
+		st.state[ai] = stateReady
+		if !isReady {
+			st.state[ai] = stateNotReady
+		}
 	}
 }
 
@@ -101,31 +113,16 @@ func (p *packer) add(addr corev1.EndpointAddress, port corev1.EndpointPort, read
 // one subset each (spec 5.3), then sorts everything (spec 5.5).
 func (p *packer) pack() []corev1.EndpointSubset {
 	type group struct {
-		ready map[int]bool
+		state []byte
 		ports []corev1.EndpointPort
 	}
 	var groups []*group
-	bySignature := make(map[string]*group)
-	var sig strings.Builder
+	bySignature := make(map[string]*group, len(p.ports))
 	for _, st := range p.ports {
-		idx := make([]int, 0, len(st.ready))
-		for ai := range st.ready {
-			idx = append(idx, ai)
-		}
-		sort.Ints(idx)
-		sig.Reset()
-		for _, ai := range idx {
-			sig.WriteString(strconv.Itoa(ai))
-			if st.ready[ai] {
-				sig.WriteByte('+')
-			} else {
-				sig.WriteByte('-')
-			}
-		}
-		g, ok := bySignature[sig.String()]
+		g, ok := bySignature[string(st.state)]
 		if !ok {
-			g = &group{ready: st.ready}
-			bySignature[sig.String()] = g
+			g = &group{state: st.state}
+			bySignature[string(st.state)] = g
 			groups = append(groups, g)
 		}
 		// Spec 5.4: the no-port marker is dropped, but its addresses stay.
@@ -136,10 +133,26 @@ func (p *packer) pack() []corev1.EndpointSubset {
 	subsets := make([]corev1.EndpointSubset, 0, len(groups))
 	for _, g := range groups {
 		var ss corev1.EndpointSubset
-		for ai, ready := range g.ready {
-			if ready {
+		nReady, nNotReady := 0, 0
+		for _, st := range g.state {
+			switch st {
+			case stateReady:
+				nReady++
+			case stateNotReady:
+				nNotReady++
+			}
+		}
+		if nReady > 0 {
+			ss.Addresses = make([]corev1.EndpointAddress, 0, nReady)
+		}
+		if nNotReady > 0 {
+			ss.NotReadyAddresses = make([]corev1.EndpointAddress, 0, nNotReady)
+		}
+		for ai, st := range g.state {
+			switch st {
+			case stateReady:
 				ss.Addresses = append(ss.Addresses, p.addrs[ai])
-			} else {
+			case stateNotReady:
 				ss.NotReadyAddresses = append(ss.NotReadyAddresses, p.addrs[ai])
 			}
 		}
@@ -188,49 +201,21 @@ func sortSubsets(subsets []corev1.EndpointSubset) {
 // sortAddresses orders by IP string, byte-wise, then by targetRef UID, an
 // address without targetRef first.
 func sortAddresses(addrs []corev1.EndpointAddress) {
-	sort.Slice(addrs, func(i, j int) bool { return lessAddress(&addrs[i], &addrs[j]) })
+	slices.SortFunc(addrs, func(a, b corev1.EndpointAddress) int { return compareAddresses(&a, &b) })
 }
 
-func lessAddress(a, b *corev1.EndpointAddress) bool {
-	if a.IP != b.IP {
-		return a.IP < b.IP
+// compareAddresses is the order of sortAddresses, as a three-way comparison.
+func compareAddresses(a, b *corev1.EndpointAddress) int {
+	if c := strings.Compare(a.IP, b.IP); c != 0 {
+		return c
 	}
-	if b.TargetRef == nil {
-		return false
+	switch {
+	case a.TargetRef == nil && b.TargetRef == nil:
+		return 0
+	case a.TargetRef == nil:
+		return -1
+	case b.TargetRef == nil:
+		return 1
 	}
-	if a.TargetRef == nil {
-		return true
-	}
-	return a.TargetRef.UID < b.TargetRef.UID
-}
-
-// sortByHash orders items by the FNV-128a digest of their dump.ForHash text,
-// the reference controller's order for ports and subsets. Each digest is
-// computed once, not once per comparison: a subset can hold thousands of
-// addresses.
-func sortByHash[T any](items []T) {
-	if len(items) < 2 {
-		return
-	}
-	type keyed struct {
-		digest []byte
-		item   T
-	}
-	ks := make([]keyed, len(items))
-	for i := range items {
-		ks[i] = keyed{digest: HashOf(items[i]), item: items[i]}
-	}
-	sort.Slice(ks, func(i, j int) bool { return bytes.Compare(ks[i].digest, ks[j].digest) < 0 })
-	for i := range ks {
-		items[i] = ks[i].item
-	}
-}
-
-// HashOf returns the FNV-128a digest of obj's dump.ForHash text, the order key
-// of ports and subsets (spec 5.5). k8s.io/utils/dump is where
-// k8s.io/apimachinery/pkg/util/dump, which the spec names, now forwards.
-func HashOf(obj any) []byte {
-	h := fnv.New128a()
-	fmt.Fprintf(h, "%v", dump.ForHash(obj))
-	return h.Sum(nil)
+	return strings.Compare(string(a.TargetRef.UID), string(b.TargetRef.UID))
 }

@@ -52,6 +52,12 @@ func TestComputeExcludesInvalidInput(t *testing.T) {
 			excluded: exclude("bad", "", ReasonNoIPOfFamily, "pod has no IPv4 address"),
 		}, invalid: []bool{false}},
 		{computeCase: computeCase{
+			name: "3.2 status.podIP without status.podIPs: no podIPs entry, reported as NoIPOfFamily",
+			svc:  service(httpPort),
+			pods: pods(good, func() *corev1.Pod { p := pod("bad", "10.0.0.2", true); p.Status.PodIPs = nil; return p }()),
+			want: goodOnly, excluded: exclude("bad", "", ReasonNoIPOfFamily, "pod has no IPv4 address"),
+		}, invalid: []bool{false}},
+		{computeCase: computeCase{
 			name: "3.2 IPv4 only on an IPv6 Service reported as NoIPOfFamily",
 			svc:  service(httpPort, v6...), pods: pods(goodV6, pod("bad", "10.0.0.2", true)),
 			want:     []corev1.EndpointSubset{{Addresses: addrs(addr("fd00::1", "good")), Ports: http}},
@@ -201,13 +207,13 @@ func TestExclusionString(t *testing.T) {
 		e    Exclusion
 		want string
 	}{
-		{"pod", Exclusion{Pod: "a", Reason: ReasonInvalidIP, Detail: "pod IP 127.0.0.1 is a loopback address"},
+		{"3.6 event text names the pod", Exclusion{Pod: "a", Reason: ReasonInvalidIP, Detail: "pod IP 127.0.0.1 is a loopback address"},
 			"pod a: pod IP 127.0.0.1 is a loopback address"},
-		{"pod port", Exclusion{Pod: "a", Port: "http", Reason: ReasonInvalidPort, Detail: "too big"},
+		{"3.6 event text names the pod and port", Exclusion{Pod: "a", Port: "http", Reason: ReasonInvalidPort, Detail: "too big"},
 			`pod a port "http": too big`},
-		{"service port", Exclusion{Port: "http", Reason: ReasonInvalidServicePort, Detail: "used twice"},
+		{"3.6 event text names a Service port", Exclusion{Port: "http", Reason: ReasonInvalidServicePort, Detail: "used twice"},
 			`port "http": used twice`},
-		{"unnamed service port", Exclusion{Reason: ReasonInvalidServicePort, Detail: "unnamed"},
+		{"3.6 event text for an unnamed Service port", Exclusion{Reason: ReasonInvalidServicePort, Detail: "unnamed"},
 			`port "": unnamed`},
 	}
 	for _, tc := range tests {
