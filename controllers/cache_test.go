@@ -30,9 +30,9 @@ func realisticPod(i int) *corev1.Pod {
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-7d4b9c8f6d", UID: "rs-uid", Controller: ptr.To(true)}},
 			ManagedFields: []metav1.ManagedFieldsEntry{
 				{Manager: "kube-controller-manager", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: "v1", Time: &ts, FieldsType: "FieldsV1",
-					FieldsV1: &metav1.FieldsV1{Raw: make([]byte, 2400)}},
+					FieldsV1: metav1.NewFieldsV1(string(make([]byte, 2400)))},
 				{Manager: "kubelet", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: "v1", Time: &ts, FieldsType: "FieldsV1",
-					FieldsV1: &metav1.FieldsV1{Raw: make([]byte, 1800)}, Subresource: "status"},
+					FieldsV1: metav1.NewFieldsV1(string(make([]byte, 1800))), Subresource: "status"},
 			},
 		},
 		Spec: corev1.PodSpec{
