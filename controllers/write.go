@@ -51,6 +51,18 @@ func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, cu
 	if create && method != WriteApply {
 		method = writeCreate
 	}
+	if method == WriteApply && !create {
+		if stripped, ok := withoutForeignLeftovers(current, desired); ok {
+			// Server-side apply cannot remove a field that another field
+			// manager owns too (the reference controller before a take-over,
+			// this controller with another write method, a hand edit): the
+			// field would stay, and every sync would apply again. Remove such
+			// fields alone with a merge patch, which leaves the ownership of
+			// all other fields as it is; whatever else differs is applied by
+			// the sync that this change of the Endpoints triggers.
+			method, desired = WritePatch, stripped
+		}
+	}
 	var err error
 	switch method {
 	case writeCreate:
@@ -218,4 +230,48 @@ func labelsOwnedBy(ep *corev1.Endpoints, manager string) map[string]bool {
 		}
 	}
 	return owned
+}
+
+// withoutForeignLeftovers returns a copy of current without what desired
+// drops but a field manager other than this controller's apply owns, and
+// whether there was any: the over-capacity annotation (spec 6.1) and the
+// subsets of a Service left without Pods (spec 8.7).
+func withoutForeignLeftovers(current, desired *corev1.Endpoints) (*corev1.Endpoints, bool) {
+	_, dropAnnotation := current.Annotations[endpoints.OverCapacityAnnotation]
+	if _, keep := desired.Annotations[endpoints.OverCapacityAnnotation]; keep {
+		dropAnnotation = false
+	}
+	dropSubsets := len(current.Subsets) > 0 && len(desired.Subsets) == 0
+	if !dropAnnotation && !dropSubsets {
+		return nil, false
+	}
+	var foreignAnnotation, foreignSubsets bool
+	for _, mf := range current.ManagedFields {
+		if (mf.Manager == FieldManager && mf.Operation == metav1.ManagedFieldsOperationApply) || mf.FieldsV1 == nil {
+			continue
+		}
+		var fields struct {
+			Subsets  json.RawMessage `json:"f:subsets"`
+			Metadata struct {
+				Annotations map[string]json.RawMessage `json:"f:annotations"`
+			} `json:"f:metadata"`
+		}
+		if err := json.Unmarshal(mf.FieldsV1.GetRawBytes(), &fields); err != nil {
+			continue
+		}
+		_, owned := fields.Metadata.Annotations["f:"+endpoints.OverCapacityAnnotation]
+		foreignAnnotation = foreignAnnotation || (dropAnnotation && owned)
+		foreignSubsets = foreignSubsets || (dropSubsets && fields.Subsets != nil)
+	}
+	if !foreignAnnotation && !foreignSubsets {
+		return nil, false
+	}
+	stripped := current.DeepCopy()
+	if foreignAnnotation {
+		delete(stripped.Annotations, endpoints.OverCapacityAnnotation)
+	}
+	if foreignSubsets {
+		stripped.Subsets = nil
+	}
+	return stripped, true
 }
