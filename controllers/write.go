@@ -66,11 +66,11 @@ func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, cu
 	var err error
 	switch method {
 	case writeCreate:
-		err = r.Client.Create(ctx, desired, r.createOptions()...)
+		err = r.Client.Create(ctx, desired, writeOptions{r.DryRun})
 	case WriteUpdate:
-		err = r.Client.Update(ctx, desired, r.updateOptions()...)
+		err = r.Client.Update(ctx, desired, writeOptions{r.DryRun})
 	case WritePatch:
-		err = r.Client.Patch(ctx, desired, client.MergeFromWithOptions(current, client.MergeFromWithOptimisticLock{}), r.patchOptions()...)
+		err = r.Client.Patch(ctx, desired, client.MergeFromWithOptions(current, client.MergeFromWithOptimisticLock{}), writeOptions{r.DryRun})
 	case WriteApply:
 		err = r.apply(ctx, desired)
 	}
@@ -168,28 +168,31 @@ func (r *EndpointsReconciler) remove(ctx context.Context, ep *corev1.Endpoints) 
 	return nil
 }
 
-func (r *EndpointsReconciler) createOptions() []client.CreateOption {
-	opts := []client.CreateOption{client.FieldOwner(FieldManager), client.FieldValidation(metav1.FieldValidationStrict)}
-	if r.DryRun {
-		opts = append(opts, client.DryRunAll)
+// writeOptions are what every create, update and patch carries: the field
+// manager, strict field validation (an unknown field is an error, not a
+// warning) and, in dry-run mode, dryRun=All.
+type writeOptions struct{ dryRun bool }
+
+func (o writeOptions) dryRunValue() []string {
+	if o.dryRun {
+		return []string{metav1.DryRunAll}
 	}
-	return opts
+	return nil
 }
 
-func (r *EndpointsReconciler) updateOptions() []client.UpdateOption {
-	opts := []client.UpdateOption{client.FieldOwner(FieldManager), client.FieldValidation(metav1.FieldValidationStrict)}
-	if r.DryRun {
-		opts = append(opts, client.DryRunAll)
-	}
-	return opts
+// ApplyToCreate implements client.CreateOption.
+func (o writeOptions) ApplyToCreate(c *client.CreateOptions) {
+	c.FieldManager, c.FieldValidation, c.DryRun = FieldManager, metav1.FieldValidationStrict, o.dryRunValue()
 }
 
-func (r *EndpointsReconciler) patchOptions() []client.PatchOption {
-	opts := []client.PatchOption{client.FieldOwner(FieldManager), client.FieldValidation(metav1.FieldValidationStrict)}
-	if r.DryRun {
-		opts = append(opts, client.DryRunAll)
-	}
-	return opts
+// ApplyToUpdate implements client.UpdateOption.
+func (o writeOptions) ApplyToUpdate(u *client.UpdateOptions) {
+	u.FieldManager, u.FieldValidation, u.DryRun = FieldManager, metav1.FieldValidationStrict, o.dryRunValue()
+}
+
+// ApplyToPatch implements client.PatchOption.
+func (o writeOptions) ApplyToPatch(p *client.PatchOptions) {
+	p.FieldManager, p.FieldValidation, p.DryRun = FieldManager, metav1.FieldValidationStrict, o.dryRunValue()
 }
 
 func dryRunLabel(dryRun bool) string {
