@@ -128,6 +128,7 @@ func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName
 	r.orphans.Delete(key)
 	if r.ServiceSelector != nil && !r.ServiceSelector.Matches(labels.Set(svc.Labels)) {
 		logger.V(5).Info("Service not selected by --service-label-selector")
+		r.published.forget(key)
 		return resultSkipped, nil
 	}
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
@@ -137,6 +138,7 @@ func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName
 	if svc.Spec.Selector == nil {
 		// Spec 1.4: the user manages these Endpoints.
 		logger.V(5).Info("Service has no selector, Endpoints are user-managed")
+		r.published.forget(key)
 		return resultSkipped, nil
 	}
 
