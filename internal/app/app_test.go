@@ -1,0 +1,91 @@
+package app
+
+import (
+	"flag"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFlagsSetOptions(t *testing.T) {
+	opts := DefaultOptions()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	opts.BindFlags(fs)
+	err := fs.Parse([]string{
+		"--write-method=apply", "--dry-run", "--concurrent-syncs=7", "--endpoint-updates-batch-period=2s",
+		"--leader-elect", "--leader-elect-lease-duration=20s", "--leader-elect-renew-deadline=12s", "--leader-elect-retry-period=3s",
+		"--leader-election-namespace=ops", "--metrics-bind-address=:8443", "--metrics-secure=false",
+		"--health-probe-bind-address=0", "--service-label-selector=endpoints=managed", "--namespaces=a,b",
+		"--graceful-shutdown-timeout=5s",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Options{
+		MetricsAddr: ":8443", MetricsSecure: false, ProbeAddr: "0", LeaderElect: true, LeaderElectionNamespace: "ops",
+		LeaseDuration: 20 * time.Second, RenewDeadline: 12 * time.Second, RetryPeriod: 3 * time.Second,
+		WriteMethod: "apply", DryRun: true, ConcurrentSyncs: 7, BatchPeriod: 2 * time.Second,
+		ServiceSelector: "endpoints=managed", Namespaces: "a,b", GracefulShutdownTimeout: 5 * time.Second,
+	}
+	if opts != want {
+		t.Errorf("options = %+v\nwant %+v", opts, want)
+	}
+	if err := opts.Validate(); err != nil {
+		t.Errorf("Validate() = %v, want nil", err)
+	}
+}
+
+func TestDefaultsAreValid(t *testing.T) {
+	opts := DefaultOptions()
+	if err := opts.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	opts.LeaderElect = true
+	if err := opts.Validate(); err != nil {
+		t.Fatalf("defaults with --leader-elect: %v", err)
+	}
+	if opts.WriteMethod != "update" || opts.ConcurrentSyncs != 5 || opts.BatchPeriod != 0 || opts.MetricsAddr != "0" || opts.ProbeAddr != ":8081" {
+		t.Errorf("defaults = %+v, want update, 5 syncs, no batching, no metrics, probes on :8081", opts)
+	}
+}
+
+func TestValidateRejects(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(*Options)
+		want   string
+	}{
+		{"unknown write method", func(o *Options) { o.WriteMethod = "replace" }, "--write-method must be one of"},
+		{"no workers", func(o *Options) { o.ConcurrentSyncs = 0 }, "--concurrent-syncs must be at least 1"},
+		{"negative batch period", func(o *Options) { o.BatchPeriod = -time.Second }, "must not be negative"},
+		{"bad selector", func(o *Options) { o.ServiceSelector = "a in (b" }, "--service-label-selector"},
+		{"renew deadline not below lease", func(o *Options) {
+			o.LeaderElect, o.LeaseDuration, o.RenewDeadline = true, 10*time.Second, 10*time.Second
+		}, "lease duration > renew deadline > retry period > 0"},
+		{"retry period not below renew deadline", func(o *Options) {
+			o.LeaderElect, o.RetryPeriod = true, o.RenewDeadline
+		}, "lease duration > renew deadline > retry period > 0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := DefaultOptions()
+			tc.mutate(&opts)
+			err := opts.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Validate() = %v, want an error containing %q", err, tc.want)
+			}
+			if _, err := NewManager(nil, opts); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("NewManager() = %v, want the validation error", err)
+			}
+		})
+	}
+}
+
+func TestLeaderElectionNamespace(t *testing.T) {
+	if got := leaderElectionNamespace("ops"); got != "ops" {
+		t.Errorf("explicit namespace: got %q", got)
+	}
+	// Outside a cluster there is no service account namespace file.
+	if got := leaderElectionNamespace(""); got != "kube-system" {
+		t.Errorf("outside a cluster: got %q, want kube-system", got)
+	}
+}
