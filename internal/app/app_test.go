@@ -1,10 +1,15 @@
 package app
 
 import (
+	"context"
 	"flag"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr/funcr"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 func TestFlagsSetOptions(t *testing.T) {
@@ -87,5 +92,25 @@ func TestLeaderElectionNamespace(t *testing.T) {
 	// Outside a cluster there is no service account namespace file.
 	if got := leaderElectionNamespace(""); got != "kube-system" {
 		t.Errorf("outside a cluster: got %q, want kube-system", got)
+	}
+}
+
+// The deprecation warning that the API server attaches to every Endpoints
+// call is logged once, not once per call; another warning is logged too.
+func TestWarningsLoggedOnce(t *testing.T) {
+	var lines []string
+	logger := funcr.New(func(_, args string) { lines = append(lines, args) }, funcr.Options{})
+	ctx := log.IntoContext(context.Background(), logger)
+	cfg := clientConfig(&rest.Config{Host: "https://example.invalid"})
+	if cfg.WarningHandler != nil || cfg.WarningHandlerWithContext == nil {
+		t.Fatalf("clientConfig: WarningHandler %v, WarningHandlerWithContext %v", cfg.WarningHandler, cfg.WarningHandlerWithContext)
+	}
+	const deprecated = "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"
+	for range 100 {
+		cfg.WarningHandlerWithContext.HandleWarningHeaderWithContext(ctx, 299, "-", deprecated)
+	}
+	cfg.WarningHandlerWithContext.HandleWarningHeaderWithContext(ctx, 299, "-", "another warning")
+	if len(lines) != 2 || !strings.Contains(lines[0], deprecated) || !strings.Contains(lines[1], "another warning") {
+		t.Errorf("logged %d lines %q, want the deprecation warning once, then the other one", len(lines), lines)
 	}
 }
