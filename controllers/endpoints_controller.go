@@ -220,7 +220,7 @@ func (r *EndpointsReconciler) foreignLabels(current *corev1.Endpoints) func(stri
 	if r.WriteMethod != WriteApply {
 		return nil
 	}
-	owned := labelsOwnedBy(current, FieldManager)
+	owned := labelsOwnedByUs(current)
 	return func(key string) bool { return !owned[key] }
 }
 

@@ -89,22 +89,20 @@ func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, cu
 			"Failed to %s Endpoints %s/%s: %v", verb, svc.Namespace, svc.Name, err)
 		return "", fmt.Errorf("%s Endpoints %s/%s (%s): %w", strings.TrimSuffix(verb, "e")+"ing", svc.Namespace, svc.Name, method, err)
 	}
-	ready, notReady := countAddresses(desired)
-	result := resultUpdated
+	result, msg := resultUpdated, "Wrote Endpoints"
 	if create {
 		result = resultCreated
 	}
-	if r.DryRun {
-		logger.Info("Dry run: would write Endpoints", "action", result, "method", method, "endpoints", klog.KObj(desired),
-			"ready", ready, "notReady", notReady, "subsets", len(desired.Subsets))
-		return result, nil
-	}
-	if !create && desired.ResourceVersion != current.ResourceVersion {
+	switch {
+	case r.DryRun:
+		msg = "Dry run: would write Endpoints"
+	case !create && desired.ResourceVersion != current.ResourceVersion:
 		// Spec 8.5: until the cache shows a newer version than the one just
 		// replaced, syncing from it would act on stale data.
 		r.stale.replaced(current)
 	}
-	logger.Info("Wrote Endpoints", "action", result, "method", method, "endpoints", klog.KObj(desired),
+	ready, notReady := endpoints.CountAddresses(desired.Subsets)
+	logger.Info(msg, "action", result, "method", method, "endpoints", klog.KObj(desired),
 		"ready", ready, "notReady", notReady, "subsets", len(desired.Subsets))
 	return result, nil
 }
@@ -202,28 +200,41 @@ func dryRunLabel(dryRun bool) string {
 	return "false"
 }
 
-func countAddresses(ep *corev1.Endpoints) (ready, notReady int) {
-	for i := range ep.Subsets {
-		ready += len(ep.Subsets[i].Addresses)
-		notReady += len(ep.Subsets[i].NotReadyAddresses)
-	}
-	return ready, notReady
+// ownedFields is the part of a managed-fields entry this controller reads.
+type ownedFields struct {
+	Subsets  json.RawMessage `json:"f:subsets"`
+	Metadata struct {
+		Labels      map[string]json.RawMessage `json:"f:labels"`
+		Annotations map[string]json.RawMessage `json:"f:annotations"`
+	} `json:"f:metadata"`
 }
 
-// labelsOwnedBy returns the label keys that manager owns through server-side
-// apply, read from ep's managed fields.
-func labelsOwnedBy(ep *corev1.Endpoints, manager string) map[string]bool {
+// decodeOwnedFields decodes mf's fields; false when it has none or they do
+// not parse (then the entry is ignored).
+func decodeOwnedFields(mf *metav1.ManagedFieldsEntry) (ownedFields, bool) {
+	var fields ownedFields
+	if mf.FieldsV1 == nil {
+		return fields, false
+	}
+	return fields, json.Unmarshal(mf.FieldsV1.GetRawBytes(), &fields) == nil
+}
+
+// isOurApply reports whether mf is this controller's server-side apply entry.
+func isOurApply(mf *metav1.ManagedFieldsEntry) bool {
+	return mf.Manager == FieldManager && mf.Operation == metav1.ManagedFieldsOperationApply
+}
+
+// labelsOwnedByUs returns the label keys that this controller owns through
+// server-side apply, read from ep's managed fields.
+func labelsOwnedByUs(ep *corev1.Endpoints) map[string]bool {
 	owned := map[string]bool{}
-	for _, mf := range ep.ManagedFields {
-		if mf.Manager != manager || mf.Operation != metav1.ManagedFieldsOperationApply || mf.FieldsV1 == nil {
+	for i := range ep.ManagedFields {
+		mf := &ep.ManagedFields[i]
+		if !isOurApply(mf) {
 			continue
 		}
-		var fields struct {
-			Metadata struct {
-				Labels map[string]json.RawMessage `json:"f:labels"`
-			} `json:"f:metadata"`
-		}
-		if err := json.Unmarshal(mf.FieldsV1.GetRawBytes(), &fields); err != nil {
+		fields, ok := decodeOwnedFields(mf)
+		if !ok {
 			continue
 		}
 		for k := range fields.Metadata.Labels {
@@ -249,17 +260,13 @@ func withoutForeignLeftovers(current, desired *corev1.Endpoints) (*corev1.Endpoi
 		return nil, false
 	}
 	var foreignAnnotation, foreignSubsets bool
-	for _, mf := range current.ManagedFields {
-		if (mf.Manager == FieldManager && mf.Operation == metav1.ManagedFieldsOperationApply) || mf.FieldsV1 == nil {
+	for i := range current.ManagedFields {
+		mf := &current.ManagedFields[i]
+		if isOurApply(mf) {
 			continue
 		}
-		var fields struct {
-			Subsets  json.RawMessage `json:"f:subsets"`
-			Metadata struct {
-				Annotations map[string]json.RawMessage `json:"f:annotations"`
-			} `json:"f:metadata"`
-		}
-		if err := json.Unmarshal(mf.FieldsV1.GetRawBytes(), &fields); err != nil {
+		fields, ok := decodeOwnedFields(mf)
+		if !ok {
 			continue
 		}
 		_, owned := fields.Metadata.Annotations["f:"+endpoints.OverCapacityAnnotation]

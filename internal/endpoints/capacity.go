@@ -12,7 +12,7 @@ import (
 // without any address are dropped (spec 6.3: the API server rejects them).
 // It reports whether anything was cut.
 func truncate(subsets []corev1.EndpointSubset) ([]corev1.EndpointSubset, bool) {
-	ready, notReady := countAddresses(subsets)
+	ready, notReady := CountAddresses(subsets)
 	if ready+notReady <= MaxCapacity {
 		return subsets, false
 	}

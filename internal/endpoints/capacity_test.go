@@ -134,7 +134,7 @@ func TestTruncate(t *testing.T) {
 			if truncated != tc.truncated {
 				t.Errorf("truncated = %v, want %v", truncated, tc.truncated)
 			}
-			if ready, notReady := countAddresses(got); ready+notReady > MaxCapacity {
+			if ready, notReady := CountAddresses(got); ready+notReady > MaxCapacity {
 				t.Errorf("%d addresses kept, more than %d", ready+notReady, MaxCapacity)
 			}
 		})

@@ -84,7 +84,7 @@ func Compute(svc *corev1.Service, pods []*corev1.Pod) Result {
 	sort.SliceStable(res.Excluded, func(i, j int) bool { return res.Excluded[i].Pod < res.Excluded[j].Pod })
 	res.Subsets = p.pack()
 	res.Subsets, res.Truncated = truncate(res.Subsets)
-	res.Ready, res.NotReady = countAddresses(res.Subsets)
+	res.Ready, res.NotReady = CountAddresses(res.Subsets)
 	return res
 }
 
@@ -277,7 +277,9 @@ func defaultProtocol(p corev1.Protocol) corev1.Protocol {
 	return p
 }
 
-func countAddresses(subsets []corev1.EndpointSubset) (ready, notReady int) {
+// CountAddresses returns the number of ready and not-ready addresses in
+// subsets; an address in two subsets counts twice, as in spec 6.1.
+func CountAddresses(subsets []corev1.EndpointSubset) (ready, notReady int) {
 	for i := range subsets {
 		ready += len(subsets[i].Addresses)
 		notReady += len(subsets[i].NotReadyAddresses)

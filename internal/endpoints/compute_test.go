@@ -23,7 +23,7 @@ func (tc computeCase) run(t *testing.T) {
 	res := Compute(tc.svc, tc.pods)
 	checkEqual(t, "subsets", res.Subsets, tc.want)
 	checkEqual(t, "excluded", res.Excluded, tc.excluded)
-	ready, notReady := countAddresses(tc.want)
+	ready, notReady := CountAddresses(tc.want)
 	if res.Ready != ready || res.NotReady != notReady || res.Truncated {
 		t.Errorf("Ready, NotReady, Truncated = %d, %d, %v; want %d, %d, false",
 			res.Ready, res.NotReady, res.Truncated, ready, notReady)
