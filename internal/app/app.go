@@ -191,7 +191,11 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("adding health check: %w", err)
 	}
-	if err := mgr.AddReadyzCheck("readyz", cacheSyncedCheck(mgr)); err != nil {
+	ready, err := cacheSyncedCheck(mgr)
+	if err != nil {
+		return nil, fmt.Errorf("adding cache sync watcher: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", ready); err != nil {
 		return nil, fmt.Errorf("adding ready check: %w", err)
 	}
 	return mgr, nil
@@ -221,9 +225,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 
 // cacheSyncedCheck is ready once the informers have synced, on leaders and
 // standbys alike: a standby with a warm cache can take over at once.
-func cacheSyncedCheck(mgr ctrl.Manager) healthz.Checker {
+func cacheSyncedCheck(mgr ctrl.Manager) (healthz.Checker, error) {
 	var synced atomic.Bool
-	_ = mgr.Add(everyReplica(func(ctx context.Context) error {
+	err := mgr.Add(everyReplica(func(ctx context.Context) error {
 		if mgr.GetCache().WaitForCacheSync(ctx) {
 			synced.Store(true)
 		}
@@ -234,7 +238,7 @@ func cacheSyncedCheck(mgr ctrl.Manager) healthz.Checker {
 			return errors.New("caches are not synced yet")
 		}
 		return nil
-	}
+	}, err
 }
 
 // leaderElectionNamespace returns ns, else the namespace of the Pod the
