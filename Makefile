@@ -49,7 +49,7 @@ FUZZTIME ?= 20s
 
 .PHONY: test
 test: vet envtest kustomize controller-gen ## Run unit, envtest and end-to-end tests, and a short fuzz run.
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -coverprofile cover.out
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -coverprofile cover.out
 	go test ./internal/endpoints -run '^$$' -fuzz '^FuzzCompute$$' -fuzztime $(FUZZTIME)
 
 .PHONY: test-unit
