@@ -63,6 +63,9 @@ func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, cu
 			method, desired = WritePatch, stripped
 		}
 	}
+	// Counted before it is sent: a test or an operator that sees the
+	// written object in the API also sees it counted.
+	writesTotal.WithLabelValues(string(method), dryRunLabel(r.DryRun)).Inc()
 	var err error
 	switch method {
 	case writeCreate:
@@ -74,7 +77,6 @@ func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, cu
 	case WriteApply:
 		err = r.apply(ctx, desired)
 	}
-	writesTotal.WithLabelValues(string(method), dryRunLabel(r.DryRun)).Inc()
 	if err != nil {
 		if create && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
 			// Spec 8.3: the namespace is going away; creates will keep failing.
@@ -153,8 +155,8 @@ func (r *EndpointsReconciler) remove(ctx context.Context, ep *corev1.Endpoints) 
 	if r.DryRun {
 		opts = append(opts, client.DryRunAll)
 	}
-	err := r.Client.Delete(ctx, ep, opts...)
 	writesTotal.WithLabelValues("delete", dryRunLabel(r.DryRun)).Inc()
+	err := r.Client.Delete(ctx, ep, opts...)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting Endpoints %s: %w", client.ObjectKeyFromObject(ep), err)
 	}
