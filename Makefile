@@ -65,8 +65,18 @@ fuzz: ## Fuzz the Endpoints computation for FUZZTIME (default 20s; try FUZZTIME=
 	go test ./internal/endpoints -run '^$$' -fuzz '^FuzzCompute$$' -fuzztime $(FUZZTIME)
 
 .PHONY: bench
-bench: ## Run the benchmarks of the Endpoints computation.
-	go test ./internal/... -run '^$$' -bench . -benchmem
+bench: envtest ## Run the micro-benchmarks (Endpoints computation, index lookups, steady-state sync).
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./internal/... ./controllers/... -run '^$$' -bench . -benchmem
+
+# BENCH_SIZES are the loads of `make bench-e2e`: SERVICESxPODS[/NAMESPACES].
+BENCH_SIZES ?= 200x25,1000x10,1000x10/10
+BENCH_RUNS ?= 2
+BENCH_ARGS ?=
+
+.PHONY: bench-e2e
+bench-e2e: envtest build kube-controller-manager ## Side-by-side benchmark against kube-controller-manager's endpoints controller (not part of test).
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./test/bench --controller "$(LOCALBIN)/endpoints-controller" \
+		--sizes "$(BENCH_SIZES)" --runs $(BENCH_RUNS) $(BENCH_ARGS)
 
 ##@ Build
 
@@ -139,6 +149,13 @@ kubectl: $(ENVTEST_ASSETS)/kubectl ## Build kubectl beside the envtest binaries.
 
 $(ENVTEST_ASSETS)/kubectl: hack/envtest/go.mod hack/envtest/go.sum
 	cd hack/envtest && go build -trimpath -o "$@" k8s.io/kubernetes/cmd/kubectl
+
+.PHONY: kube-controller-manager
+kube-controller-manager: $(ENVTEST_ASSETS)/kube-controller-manager ## Build kube-controller-manager, the baseline of bench-e2e.
+
+$(ENVTEST_ASSETS)/kube-controller-manager: hack/envtest/go.mod hack/envtest/go.sum
+	@echo "Building kube-controller-manager $(ENVTEST_K8S_VERSION) for bench-e2e (a cold build takes several minutes)"
+	cd hack/envtest && go build -trimpath -o "$@" k8s.io/kubernetes/cmd/kube-controller-manager
 
 .PHONY: controller-gen
 controller-gen: $(CONTROLLER_GEN) ## Install controller-gen under bin/.

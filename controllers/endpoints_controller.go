@@ -12,7 +12,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -74,7 +73,13 @@ type EndpointsReconciler struct {
 	// SkipNameValidation allows several controllers of this kind in one
 	// process, which only tests do.
 	SkipNameValidation bool
+	// Index reads Services, Endpoints and Pods from the manager's cache by
+	// pointer and through label indexes; the manager's cache must have been
+	// built with Index.NewInformer. When nil, reads go through Client: deep
+	// copies and namespace scans, fine for small tests only.
+	Index *CacheIndex
 
+	reader    cacheReader
 	triggers  *endpoints.TriggerTimeTracker
 	stale     *staleTracker
 	published *publishedState
@@ -118,11 +123,11 @@ func (r *EndpointsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 // the Endpoints and writes them if they differ. It returns the result label.
 func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName) (string, error) {
 	logger := log.FromContext(ctx)
-	svc := &corev1.Service{}
-	if err := r.Client.Get(ctx, key, svc); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return "", fmt.Errorf("getting Service %s: %w", key, err)
-		}
+	svc, err := r.reader.service(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	if svc == nil {
 		return r.deleteEndpoints(ctx, key, true)
 	}
 	r.orphans.Delete(key)
@@ -142,26 +147,18 @@ func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName
 		return resultSkipped, nil
 	}
 
-	pods := &corev1.PodList{}
-	if err := r.Client.List(ctx, pods, client.InNamespace(key.Namespace),
-		client.MatchingLabelsSelector{Selector: labels.SelectorFromSet(svc.Spec.Selector)},
-		client.UnsafeDisableDeepCopy); err != nil {
-		return "", fmt.Errorf("listing Pods for Service %s: %w", key, err)
+	pods, err := r.reader.pods(ctx, key.Namespace, svc.Spec.Selector)
+	if err != nil {
+		return "", err
 	}
-	podPtrs := make([]*corev1.Pod, len(pods.Items))
-	for i := range pods.Items {
-		podPtrs[i] = &pods.Items[i]
-	}
-	triggerTime := r.triggers.Observe(svc, podPtrs)
-	res := endpoints.Compute(svc, podPtrs)
+	triggerTime := r.triggers.Observe(svc, pods)
+	res := endpoints.Compute(svc, pods)
 
-	current := &corev1.Endpoints{}
-	if err := r.Client.Get(ctx, key, current); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return "", fmt.Errorf("getting Endpoints %s: %w", key, err)
-		}
-		current = nil
-	} else if r.stale.isStale(current) {
+	current, err := r.reader.endpoints(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	if current != nil && r.stale.isStale(current) {
 		return "", fmt.Errorf("%w: resourceVersion %s of %s was already replaced", errStaleCache, current.ResourceVersion, key)
 	}
 
@@ -190,12 +187,12 @@ func (r *EndpointsReconciler) deleteEndpoints(ctx context.Context, key types.Nam
 	r.published.forget(key)
 	r.reported.Delete(key)
 	_, orphan := r.orphans.LoadAndDelete(key)
-	ep := &corev1.Endpoints{}
-	if err := r.Client.Get(ctx, key, ep); err != nil {
-		if apierrors.IsNotFound(err) {
-			return resultSkipped, nil
-		}
-		return "", fmt.Errorf("getting Endpoints %s: %w", key, err)
+	ep, err := r.reader.endpoints(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	if ep == nil {
+		return resultSkipped, nil
 	}
 	if _, isLock := ep.Annotations[endpoints.LeaderElectionAnnotation]; isLock {
 		return resultSkipped, nil
@@ -304,6 +301,10 @@ func (r *EndpointsReconciler) init() error {
 	}
 	if r.MaxConcurrentReconciles <= 0 {
 		r.MaxConcurrentReconciles = 5
+	}
+	r.reader = clientReader{r.Client}
+	if r.Index != nil {
+		r.reader = indexReader{r.Index}
 	}
 	r.triggers = endpoints.NewTriggerTimeTracker()
 	r.stale = newStaleTracker()

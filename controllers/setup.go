@@ -3,12 +3,14 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -48,6 +50,11 @@ func (r *EndpointsReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return fmt.Errorf("registering informer for %T: %w", obj, err)
 		}
 	}
+	if r.Index != nil {
+		if err := r.Index.complete(); err != nil {
+			return err
+		}
+	}
 
 	sweep := make(chan event.GenericEvent)
 	if err := mgr.Add(&orphanSweep{reconciler: r, cache: mgr.GetCache(), events: sweep}); err != nil {
@@ -57,7 +64,7 @@ func (r *EndpointsReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
 		For(&corev1.Service{}).
-		Watches(&corev1.Pod{}, &podHandler{services: mgr.GetClient(), selector: r.ServiceSelector, batch: r.BatchPeriod}).
+		Watches(&corev1.Pod{}, &podHandler{index: r.Index, services: mgr.GetClient(), selector: r.ServiceSelector, batch: r.BatchPeriod}).
 		Watches(&corev1.Endpoints{}, handler.EnqueueRequestsFromMapFunc(sameName)).
 		WatchesRawSource(source.Channel(sweep, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{
@@ -79,6 +86,9 @@ func sameName(_ context.Context, obj client.Object) []reconcile.Request {
 // (spec 9.2, 9.3), ignoring updates that cannot change any Endpoints, and
 // delays them by batch to merge bursts (spec 9.4).
 type podHandler struct {
+	// index finds the Services of a Pod through their selectors; when nil,
+	// the Services of the Pod's namespace are listed through services.
+	index    *CacheIndex
 	services client.Reader
 	selector labels.Selector
 	batch    time.Duration
@@ -97,7 +107,10 @@ func (h *podHandler) Update(ctx context.Context, e event.UpdateEvent, q workqueu
 		return
 	}
 	// A label change can move the Pod between Services: sync both sides.
-	h.enqueue(ctx, q, oldPod, newPod)
+	h.enqueue(ctx, q, oldPod)
+	if !maps.Equal(oldPod.Labels, newPod.Labels) {
+		h.enqueue(ctx, q, newPod)
+	}
 }
 
 func (h *podHandler) Delete(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
@@ -108,32 +121,38 @@ func (h *podHandler) Generic(ctx context.Context, e event.GenericEvent, q workqu
 	h.enqueue(ctx, q, e.Object)
 }
 
-func (h *podHandler) enqueue(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], pods ...client.Object) {
-	if len(pods) == 0 || pods[0] == nil {
+// enqueue queues the Services that select obj. The workqueue merges a Service
+// queued twice.
+func (h *podHandler) enqueue(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], obj client.Object) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok || pod == nil {
+		return
+	}
+	add := func(svc *corev1.Service) {
+		if h.selector != nil && !h.selector.Matches(labels.Set(svc.Labels)) {
+			return
+		}
+		req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}}
+		if h.batch > 0 {
+			q.AddAfter(req, h.batch)
+		} else {
+			q.Add(req)
+		}
+	}
+	if h.index != nil {
+		if err := h.index.ServicesSelecting(pod, add); err != nil {
+			log.FromContext(ctx).Error(err, "Finding the Services of a Pod", "pod", klog.KObj(pod))
+		}
 		return
 	}
 	services := &corev1.ServiceList{}
-	if err := h.services.List(ctx, services, client.InNamespace(pods[0].GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
-		log.FromContext(ctx).Error(err, "Listing Services for a Pod event", "namespace", pods[0].GetNamespace())
+	if err := h.services.List(ctx, services, client.InNamespace(pod.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+		log.FromContext(ctx).Error(err, "Listing Services for a Pod event", "namespace", pod.Namespace)
 		return
 	}
 	for i := range services.Items {
-		svc := &services.Items[i]
-		if svc.Spec.Selector == nil || (h.selector != nil && !h.selector.Matches(labels.Set(svc.Labels))) {
-			continue
-		}
-		sel := labels.SelectorFromSet(svc.Spec.Selector)
-		for _, pod := range pods {
-			if !sel.Matches(labels.Set(pod.GetLabels())) {
-				continue
-			}
-			req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}}
-			if h.batch > 0 {
-				q.AddAfter(req, h.batch)
-			} else {
-				q.Add(req)
-			}
-			break
+		if svc := &services.Items[i]; svc.Spec.Selector != nil && selects(svc.Spec.Selector, pod.Labels) {
+			add(svc)
 		}
 	}
 }

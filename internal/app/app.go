@@ -51,9 +51,17 @@ type Options struct {
 	ServiceSelector         string
 	Namespaces              string
 	GracefulShutdownTimeout time.Duration
+	KubeAPIQPS              float64
+	KubeAPIBurst            int
 	// SkipNameValidation lets tests run several managers in one process; no flag.
 	SkipNameValidation bool
 }
+
+// DefaultConcurrentSyncs is the default number of workers. Measured against
+// a local kube-apiserver (`make bench-e2e`, README): more workers write the
+// initial Endpoints of a large cluster faster until the API server is the
+// bottleneck; see the README for the figures behind the choice.
+const DefaultConcurrentSyncs = 20
 
 // DefaultOptions returns the flag defaults.
 func DefaultOptions() Options {
@@ -65,7 +73,7 @@ func DefaultOptions() Options {
 		RenewDeadline:           10 * time.Second,
 		RetryPeriod:             2 * time.Second,
 		WriteMethod:             string(controllers.WriteUpdate),
-		ConcurrentSyncs:         5,
+		ConcurrentSyncs:         DefaultConcurrentSyncs,
 		GracefulShutdownTimeout: 30 * time.Second,
 	}
 }
@@ -102,6 +110,10 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Namespaces, "namespaces", o.Namespaces, "Comma-separated namespaces to watch; empty watches all.")
 	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", o.GracefulShutdownTimeout,
 		"How long in-flight syncs may take to finish on shutdown.")
+	fs.Float64Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS,
+		"Client-side limit of requests per second to the API server, e.g. to bound the writes of a start-up or a take-over; 0 sets no client-side limit and leaves it to the API server's priority and fairness.")
+	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst,
+		"Requests allowed above --kube-api-qps in a burst; 0 means twice --kube-api-qps. Only used with --kube-api-qps.")
 }
 
 // Validate checks the options.
@@ -116,6 +128,12 @@ func (o *Options) Validate() error {
 	}
 	if o.ConcurrentSyncs < 1 {
 		errs = append(errs, fmt.Errorf("--concurrent-syncs must be at least 1, not %d", o.ConcurrentSyncs))
+	}
+	if o.KubeAPIQPS < 0 {
+		errs = append(errs, fmt.Errorf("--kube-api-qps must not be negative, not %v", o.KubeAPIQPS))
+	}
+	if o.KubeAPIBurst < 0 {
+		errs = append(errs, fmt.Errorf("--kube-api-burst must not be negative, not %d", o.KubeAPIBurst))
 	}
 	if o.BatchPeriod < 0 {
 		errs = append(errs, errors.New("--endpoint-updates-batch-period must not be negative"))
@@ -135,7 +153,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	cfg = clientConfig(cfg)
+	cfg = clientConfig(cfg, o)
 
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
@@ -145,7 +163,8 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if o.MetricsSecure {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
-	cacheOpts := cache.Options{ByObject: controllers.CacheByObject(controllers.WriteMethod(o.WriteMethod))}
+	index := controllers.NewCacheIndex()
+	cacheOpts := cache.Options{ByObject: controllers.CacheByObject(controllers.WriteMethod(o.WriteMethod)), NewInformer: index.NewInformer}
 	if o.Namespaces != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range strings.Split(o.Namespaces, ",") {
@@ -183,6 +202,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		BatchPeriod:             o.BatchPeriod,
 		MaxConcurrentReconciles: o.ConcurrentSyncs,
 		SkipNameValidation:      o.SkipNameValidation,
+		Index:                   index,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Endpoints controller: %w", err)
@@ -204,8 +224,20 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 // clientConfig returns a copy of cfg for the manager. Every Endpoints call
 // carries the API's deprecation warning: each distinct warning is logged
 // once, not once per call.
-func clientConfig(cfg *rest.Config) *rest.Config {
+//
+// --kube-api-qps, when set, limits the requests per second on the client
+// side; otherwise the config's own limit stays (controller-runtime's default
+// config has none and relies on the API server's priority and fairness).
+func clientConfig(cfg *rest.Config, o Options) *rest.Config {
 	cfg = rest.CopyConfig(cfg)
+	if o.KubeAPIQPS > 0 {
+		cfg.QPS = float32(o.KubeAPIQPS)
+		cfg.Burst = o.KubeAPIBurst
+		if cfg.Burst == 0 {
+			cfg.Burst = int(2 * o.KubeAPIQPS)
+		}
+		cfg.RateLimiter = nil
+	}
 	cfg.WarningHandler = nil
 	cfg.WarningHandlerWithContext = log.NewKubeAPIWarningLogger(log.KubeAPIWarningLoggerOptions{Deduplicate: true})
 	return cfg

@@ -101,7 +101,7 @@ func TestWarningsLoggedOnce(t *testing.T) {
 	var lines []string
 	logger := funcr.New(func(_, args string) { lines = append(lines, args) }, funcr.Options{})
 	ctx := log.IntoContext(context.Background(), logger)
-	cfg := clientConfig(&rest.Config{Host: "https://example.invalid"})
+	cfg := clientConfig(&rest.Config{Host: "https://example.invalid"}, DefaultOptions())
 	if cfg.WarningHandler != nil || cfg.WarningHandlerWithContext == nil {
 		t.Fatalf("clientConfig: WarningHandler %v, WarningHandlerWithContext %v", cfg.WarningHandler, cfg.WarningHandlerWithContext)
 	}

@@ -41,7 +41,10 @@ func IsManaged(ep *corev1.Endpoints) bool {
 func Desired(svc *corev1.Service, current *corev1.Endpoints, res Result, triggerTime time.Time) *corev1.Endpoints {
 	var ep *corev1.Endpoints
 	if current != nil {
-		ep = current.DeepCopy()
+		// Only the metadata is kept: the subsets are replaced, and copying
+		// them (up to 1000 addresses) would cost more than all the rest.
+		ep = &corev1.Endpoints{TypeMeta: current.TypeMeta}
+		current.ObjectMeta.DeepCopyInto(&ep.ObjectMeta)
 	} else {
 		ep = &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: svc.Name, Namespace: svc.Namespace}}
 	}

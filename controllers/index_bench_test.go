@@ -1,0 +1,163 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/kube-endpoints/endpoints-controller/internal/endpoints"
+)
+
+// benchPod returns a ready Pod of namespace ns labelled app=app, with the
+// i-th IP of 10.0.0.0/8 and a named container port.
+func benchPod(ns, app string, i int) *corev1.Pod {
+	ip := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String()
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: ns, Name: fmt.Sprintf("%s-%d", app, i), UID: types.UID(fmt.Sprintf("uid-%d", i)),
+			Labels: map[string]string{"app": app, "pod-template-hash": "5d8f7c9b"},
+		},
+		Spec: corev1.PodSpec{
+			NodeName:   "node-1",
+			Containers: []corev1.Container{{Name: "main", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP}}}},
+		},
+		Status: corev1.PodStatus{
+			Phase: corev1.PodRunning, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}},
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
+		},
+	}
+}
+
+func benchService(ns, app string) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: app, UID: types.UID("svc-" + app)},
+		Spec: corev1.ServiceSpec{
+			Selector:  map[string]string{"app": app},
+			ClusterIP: "10.96.0.10",
+			Ports: []corev1.ServicePort{
+				{Name: "http", Port: 80, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP},
+				{Name: "metrics", Port: 9100, TargetPort: intstr.FromInt32(9100), Protocol: corev1.ProtocolTCP},
+			},
+		},
+	}
+}
+
+// BenchmarkPodEventMapping measures finding the Services of one Pod while
+// the namespace holds n other Services that do not select it. The indexed
+// lookup must cost the same at every n; "scan" is what listing the
+// namespace's Services costs, for comparison.
+func BenchmarkPodEventMapping(b *testing.B) {
+	for _, n := range []int{10, 1000, 10000} {
+		x, _, services, _ := newTestIndex(b)
+		for i := range n {
+			if err := services.Add(benchService("ns", fmt.Sprintf("other-%d", i))); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := services.Add(benchService("ns", "web")); err != nil {
+			b.Fatal(err)
+		}
+		pod := benchPod("ns", "web", 1)
+		b.Run(fmt.Sprintf("services=%d/indexed", n), func(b *testing.B) {
+			b.ReportAllocs()
+			found := 0
+			for b.Loop() {
+				_ = x.ServicesSelecting(pod, func(*corev1.Service) { found++ })
+			}
+			if found != b.N {
+				b.Fatalf("found %d Services in %d lookups, want one each", found, b.N)
+			}
+		})
+		b.Run(fmt.Sprintf("services=%d/scan", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				objs, _ := services.ByIndex("namespace", "ns")
+				for _, obj := range objs {
+					_ = selects(obj.(*corev1.Service).Spec.Selector, pod.Labels)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSyncPodLookup measures finding the 100 Pods of a Service in a
+// namespace of n Pods: it must cost the same at every n.
+func BenchmarkSyncPodLookup(b *testing.B) {
+	for _, n := range []int{100, 10000, 100000} {
+		x, pods, _, _ := newTestIndex(b)
+		for i := range n {
+			app := "web"
+			if i >= 100 {
+				app = fmt.Sprintf("other-%d", i%1000)
+			}
+			if err := pods.Add(benchPod("ns", app, i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		selector := map[string]string{"app": "web"}
+		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				got, err := x.PodsSelectedBy("ns", selector)
+				if err != nil || len(got) != 100 {
+					b.Fatalf("got %d Pods (%v), want 100", len(got), err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSteadyStateSync measures a whole Reconcile of a Service of 100
+// Pods whose Endpoints are already right, in a namespace of 10,000 Pods: the
+// common case, which must not write and should allocate little. The Client
+// holds nothing: every read goes through the index.
+func BenchmarkSteadyStateSync(b *testing.B) {
+	x, pods, services, eps := newTestIndex(b)
+	for i := range 10000 {
+		app := "web"
+		if i >= 100 {
+			app = fmt.Sprintf("other-%d", i%100)
+		}
+		if err := pods.Add(benchPod("ns", app, i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	svc := benchService("ns", "web")
+	if err := services.Add(svc); err != nil {
+		b.Fatal(err)
+	}
+	selected, _ := x.PodsSelectedBy("ns", svc.Spec.Selector)
+	current := endpoints.Desired(svc, nil, endpoints.Compute(svc, selected), time.Time{})
+	current.ResourceVersion = "1"
+	if err := eps.Add(current); err != nil {
+		b.Fatal(err)
+	}
+	r := &EndpointsReconciler{Client: fake.NewClientBuilder().Build(), Recorder: events.NewFakeRecorder(10), Index: x}
+	if err := r.init(); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	req := ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "web"}}
+	if _, err := r.Reconcile(ctx, req); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.sync(ctx, req.NamespacedName); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if result, _ := r.sync(ctx, req.NamespacedName); result != resultUnchanged {
+		b.Fatalf("steady-state sync: result %q, want %q", result, resultUnchanged)
+	}
+}
