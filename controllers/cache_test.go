@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -140,4 +141,28 @@ func heapPerPod(n int, trim bool) float64 {
 	runtime.ReadMemStats(&after)
 	runtime.KeepAlive(keep)
 	return float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
+}
+
+// TrimService drops annotations and managed fields and keeps everything the
+// computation reads, exactly.
+func TestTrimServiceKeepsWhatTheControllerReads(t *testing.T) {
+	svc := benchService("ns", "web")
+	svc.Labels = map[string]string{"app": "web"}
+	svc.ResourceVersion = "7"
+	svc.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol}
+	svc.Spec.PublishNotReadyAddresses = true
+	want := svc.DeepCopy()
+	svc.Annotations = map[string]string{"kubectl.kubernetes.io/last-applied-configuration": `{"big":"manifest"}`}
+	svc.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationApply}}
+	got, err := TrimService(svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equality.Semantic.DeepEqual(got, want) {
+		t.Errorf("TrimService:\ngot  %+v\nwant %+v", got, want)
+	}
+	ep := &corev1.Endpoints{}
+	if got, _ := TrimService(ep); got != ep {
+		t.Errorf("TrimService changed an object that is not a Service")
+	}
 }

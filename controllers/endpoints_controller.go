@@ -68,6 +68,11 @@ type EndpointsReconciler struct {
 	ServiceSelector labels.Selector
 	// BatchPeriod delays Pod-triggered syncs to merge bursts of Pod changes.
 	BatchPeriod time.Duration
+	// BurstWindow, used when BatchPeriod is 0, merges the Pod changes of a
+	// Service that follow its first one within the window into one sync at
+	// the window's end; the first change syncs at once. 0 syncs every change
+	// at once.
+	BurstWindow time.Duration
 	// MaxConcurrentReconciles is the number of workers; 5 when zero.
 	MaxConcurrentReconciles int
 	// SkipNameValidation allows several controllers of this kind in one
@@ -80,6 +85,7 @@ type EndpointsReconciler struct {
 	Index *CacheIndex
 
 	reader    cacheReader
+	pacer     *pacer
 	triggers  *endpoints.TriggerTimeTracker
 	stale     *staleTracker
 	published *publishedState
@@ -306,6 +312,7 @@ func (r *EndpointsReconciler) init() error {
 	if r.Index != nil {
 		r.reader = indexReader{r.Index}
 	}
+	r.pacer = newPacer(r.BurstWindow, r.Clock)
 	r.triggers = endpoints.NewTriggerTimeTracker()
 	r.stale = newStaleTracker()
 	r.published = newPublishedState()

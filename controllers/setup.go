@@ -64,7 +64,7 @@ func (r *EndpointsReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
 		For(&corev1.Service{}).
-		Watches(&corev1.Pod{}, &podHandler{index: r.Index, services: mgr.GetClient(), selector: r.ServiceSelector, batch: r.BatchPeriod}).
+		Watches(&corev1.Pod{}, &podHandler{index: r.Index, services: mgr.GetClient(), selector: r.ServiceSelector, batch: r.BatchPeriod, pacer: r.pacer}).
 		Watches(&corev1.Endpoints{}, handler.EnqueueRequestsFromMapFunc(sameName)).
 		WatchesRawSource(source.Channel(sweep, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{
@@ -84,7 +84,8 @@ func sameName(_ context.Context, obj client.Object) []reconcile.Request {
 
 // podHandler maps Pod events to the Services whose selector matches the Pod
 // (spec 9.2, 9.3), ignoring updates that cannot change any Endpoints, and
-// delays them by batch to merge bursts (spec 9.4).
+// delays them by batch to merge bursts (spec 9.4), or else paces them so that
+// bursts merge while a lone change syncs at once.
 type podHandler struct {
 	// index finds the Services of a Pod through their selectors; when nil,
 	// the Services of the Pod's namespace are listed through services.
@@ -92,6 +93,7 @@ type podHandler struct {
 	services client.Reader
 	selector labels.Selector
 	batch    time.Duration
+	pacer    *pacer
 }
 
 var _ handler.EventHandler = &podHandler{}
@@ -133,8 +135,12 @@ func (h *podHandler) enqueue(ctx context.Context, q workqueue.TypedRateLimitingI
 			return
 		}
 		req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}}
-		if h.batch > 0 {
-			q.AddAfter(req, h.batch)
+		delay := h.batch
+		if delay <= 0 {
+			delay = h.pacer.delay(req.NamespacedName)
+		}
+		if delay > 0 {
+			q.AddAfter(req, delay)
 		} else {
 			q.Add(req)
 		}

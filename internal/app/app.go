@@ -48,6 +48,7 @@ type Options struct {
 	DryRun                  bool
 	ConcurrentSyncs         int
 	BatchPeriod             time.Duration
+	BurstWindow             time.Duration
 	ServiceSelector         string
 	Namespaces              string
 	GracefulShutdownTimeout time.Duration
@@ -63,6 +64,10 @@ type Options struct {
 // bottleneck; see the README for the figures behind the choice.
 const DefaultConcurrentSyncs = 20
 
+// DefaultBurstWindow is the default of --pod-burst-window; see the README for
+// the measurement behind it.
+const DefaultBurstWindow = 200 * time.Millisecond
+
 // DefaultOptions returns the flag defaults.
 func DefaultOptions() Options {
 	return Options{
@@ -74,6 +79,7 @@ func DefaultOptions() Options {
 		RetryPeriod:             2 * time.Second,
 		WriteMethod:             string(controllers.WriteUpdate),
 		ConcurrentSyncs:         DefaultConcurrentSyncs,
+		BurstWindow:             DefaultBurstWindow,
 		GracefulShutdownTimeout: 30 * time.Second,
 	}
 }
@@ -105,6 +111,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.ConcurrentSyncs, "concurrent-syncs", o.ConcurrentSyncs, "Number of Services synced at once.")
 	fs.DurationVar(&o.BatchPeriod, "endpoint-updates-batch-period", o.BatchPeriod,
 		"Delay of Pod-triggered syncs, to merge bursts of Pod changes into one write; 0 syncs at once.")
+	fs.DurationVar(&o.BurstWindow, "pod-burst-window", o.BurstWindow,
+		"With --endpoint-updates-batch-period=0: the first Pod change of a Service syncs at once, later ones within this window are merged into one sync at its end; 0 syncs every change at once.")
 	fs.StringVar(&o.ServiceSelector, "service-label-selector", o.ServiceSelector,
 		"Manage only the Services whose labels match this selector (e.g. 'endpoints=managed'); empty manages all.")
 	fs.StringVar(&o.Namespaces, "namespaces", o.Namespaces, "Comma-separated namespaces to watch; empty watches all.")
@@ -134,6 +142,9 @@ func (o *Options) Validate() error {
 	}
 	if o.KubeAPIBurst < 0 {
 		errs = append(errs, fmt.Errorf("--kube-api-burst must not be negative, not %d", o.KubeAPIBurst))
+	}
+	if o.BurstWindow < 0 {
+		errs = append(errs, fmt.Errorf("--pod-burst-window must not be negative, not %s", o.BurstWindow))
 	}
 	if o.BatchPeriod < 0 {
 		errs = append(errs, errors.New("--endpoint-updates-batch-period must not be negative"))
@@ -200,6 +211,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		DryRun:                  o.DryRun,
 		ServiceSelector:         selector,
 		BatchPeriod:             o.BatchPeriod,
+		BurstWindow:             o.BurstWindow,
 		MaxConcurrentReconciles: o.ConcurrentSyncs,
 		SkipNameValidation:      o.SkipNameValidation,
 		Index:                   index,
@@ -250,7 +262,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return err
 	}
 	log.FromContext(ctx).Info("Starting endpoints-controller", "writeMethod", o.WriteMethod, "dryRun", o.DryRun,
-		"leaderElect", o.LeaderElect, "concurrentSyncs", o.ConcurrentSyncs, "batchPeriod", o.BatchPeriod,
+		"leaderElect", o.LeaderElect, "concurrentSyncs", o.ConcurrentSyncs, "batchPeriod", o.BatchPeriod, "podBurstWindow", o.BurstWindow,
 		"serviceSelector", o.ServiceSelector, "namespaces", o.Namespaces)
 	return mgr.Start(ctx)
 }
