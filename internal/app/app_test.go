@@ -21,7 +21,7 @@ func TestFlagsSetOptions(t *testing.T) {
 		"--leader-elect", "--leader-elect-lease-duration=20s", "--leader-elect-renew-deadline=12s", "--leader-elect-retry-period=3s",
 		"--leader-election-namespace=ops", "--metrics-bind-address=:8443", "--metrics-secure=false",
 		"--health-probe-bind-address=0", "--service-label-selector=endpoints=managed", "--namespaces=a,b",
-		"--graceful-shutdown-timeout=5s",
+		"--graceful-shutdown-timeout=5s", "--pod-burst-window=300ms", "--kube-api-qps=50", "--kube-api-burst=80",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -31,6 +31,7 @@ func TestFlagsSetOptions(t *testing.T) {
 		LeaseDuration: 20 * time.Second, RenewDeadline: 12 * time.Second, RetryPeriod: 3 * time.Second,
 		WriteMethod: "apply", DryRun: true, ConcurrentSyncs: 7, BatchPeriod: 2 * time.Second,
 		ServiceSelector: "endpoints=managed", Namespaces: "a,b", GracefulShutdownTimeout: 5 * time.Second,
+		BurstWindow: 300 * time.Millisecond, KubeAPIQPS: 50, KubeAPIBurst: 80,
 	}
 	if opts != want {
 		t.Errorf("options = %+v\nwant %+v", opts, want)
@@ -49,8 +50,10 @@ func TestDefaultsAreValid(t *testing.T) {
 	if err := opts.Validate(); err != nil {
 		t.Fatalf("defaults with --leader-elect: %v", err)
 	}
-	if opts.WriteMethod != "update" || opts.ConcurrentSyncs != 5 || opts.BatchPeriod != 0 || opts.MetricsAddr != "0" || opts.ProbeAddr != ":8081" {
-		t.Errorf("defaults = %+v, want update, 5 syncs, no batching, no metrics, probes on :8081", opts)
+	if opts.WriteMethod != "update" || opts.ConcurrentSyncs != DefaultConcurrentSyncs || opts.BatchPeriod != 0 ||
+		opts.BurstWindow != DefaultBurstWindow || opts.KubeAPIQPS != 0 || opts.MetricsAddr != "0" || opts.ProbeAddr != ":8081" {
+		t.Errorf("defaults = %+v, want update, %d syncs, no batching, a %s burst window, no client-side limit, no metrics, probes on :8081",
+			opts, DefaultConcurrentSyncs, DefaultBurstWindow)
 	}
 }
 
@@ -64,6 +67,9 @@ func TestValidateRejects(t *testing.T) {
 		{"no workers", func(o *Options) { o.ConcurrentSyncs = 0 }, "--concurrent-syncs must be at least 1"},
 		{"negative batch period", func(o *Options) { o.BatchPeriod = -time.Second }, "must not be negative"},
 		{"bad selector", func(o *Options) { o.ServiceSelector = "a in (b" }, "--service-label-selector"},
+		{"negative burst window", func(o *Options) { o.BurstWindow = -time.Second }, "--pod-burst-window must not be negative"},
+		{"negative qps", func(o *Options) { o.KubeAPIQPS = -1 }, "--kube-api-qps must not be negative"},
+		{"negative burst", func(o *Options) { o.KubeAPIBurst = -1 }, "--kube-api-burst must not be negative"},
 		{"renew deadline not below lease", func(o *Options) {
 			o.LeaderElect, o.LeaseDuration, o.RenewDeadline = true, 10*time.Second, 10*time.Second
 		}, "lease duration > renew deadline > retry period > 0"},
@@ -101,6 +107,18 @@ func TestWarningsLoggedOnce(t *testing.T) {
 	var lines []string
 	logger := funcr.New(func(_, args string) { lines = append(lines, args) }, funcr.Options{})
 	ctx := log.IntoContext(context.Background(), logger)
+	limited := DefaultOptions()
+	limited.KubeAPIQPS = 50
+	if cfg := clientConfig(&rest.Config{Host: "https://example.invalid", QPS: -1}, limited); cfg.QPS != 50 || cfg.Burst != 100 {
+		t.Errorf("clientConfig with --kube-api-qps=50: QPS %v, burst %d; want 50, 100", cfg.QPS, cfg.Burst)
+	}
+	limited.KubeAPIBurst = 70
+	if cfg := clientConfig(&rest.Config{Host: "https://example.invalid"}, limited); cfg.QPS != 50 || cfg.Burst != 70 {
+		t.Errorf("clientConfig with --kube-api-qps=50 --kube-api-burst=70: QPS %v, burst %d; want 50, 70", cfg.QPS, cfg.Burst)
+	}
+	if cfg := clientConfig(&rest.Config{Host: "https://example.invalid", QPS: -1}, DefaultOptions()); cfg.QPS != -1 {
+		t.Errorf("clientConfig by default: QPS %v, want the config's own -1 (no client-side limit)", cfg.QPS)
+	}
 	cfg := clientConfig(&rest.Config{Host: "https://example.invalid"}, DefaultOptions())
 	if cfg.WarningHandler != nil || cfg.WarningHandlerWithContext == nil {
 		t.Fatalf("clientConfig: WarningHandler %v, WarningHandlerWithContext %v", cfg.WarningHandler, cfg.WarningHandlerWithContext)
