@@ -146,7 +146,7 @@ func heapPerPod(n int, trim bool) float64 {
 // TrimService drops annotations and managed fields and keeps everything the
 // computation reads, exactly.
 func TestTrimServiceKeepsWhatTheControllerReads(t *testing.T) {
-	svc := benchService("ns", "web")
+	svc := benchService("web")
 	svc.Labels = map[string]string{"app": "web"}
 	svc.ResourceVersion = "7"
 	svc.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol}

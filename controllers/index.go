@@ -55,7 +55,8 @@ func NewCacheIndex() *CacheIndex {
 // controller's indexes added for Pods and Services, and remembers the stores
 // of Pods, Services and Endpoints. Its signature is that of
 // cache.Options.NewInformer.
-func (x *CacheIndex) NewInformer(lw toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, indexers toolscache.Indexers) toolscache.SharedIndexInformer {
+func (x *CacheIndex) NewInformer(lw toolscache.ListerWatcher, obj runtime.Object, resync time.Duration,
+	indexers toolscache.Indexers) toolscache.SharedIndexInformer {
 	informer := toolscache.NewSharedIndexInformer(lw, obj, resync, withIndexes(obj, indexers))
 	x.track(obj, informer.GetIndexer())
 	return informer
@@ -96,8 +97,8 @@ func (x *CacheIndex) complete() error {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	if len(x.pods) == 0 || len(x.services) == 0 || len(x.endpoints) == 0 {
-		return fmt.Errorf("the cache has no informers built by CacheIndex.NewInformer (Pods %d, Services %d, Endpoints %d): set cache.Options.NewInformer",
-			len(x.pods), len(x.services), len(x.endpoints))
+		return fmt.Errorf("the cache has no informers built by CacheIndex.NewInformer (Pods %d, Services %d, Endpoints %d): "+
+			"set cache.Options.NewInformer", len(x.pods), len(x.services), len(x.endpoints))
 	}
 	return nil
 }

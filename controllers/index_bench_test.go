@@ -38,7 +38,8 @@ func benchPod(ns, app string, i int) *corev1.Pod {
 	}
 }
 
-func benchService(ns, app string) *corev1.Service {
+func benchService(app string) *corev1.Service {
+	const ns = "ns"
 	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: app, UID: types.UID("svc-" + app)},
 		Spec: corev1.ServiceSpec{
@@ -60,11 +61,11 @@ func BenchmarkPodEventMapping(b *testing.B) {
 	for _, n := range []int{10, 1000, 10000} {
 		x, _, services, _ := newTestIndex(b)
 		for i := range n {
-			if err := services.Add(benchService("ns", fmt.Sprintf("other-%d", i))); err != nil {
+			if err := services.Add(benchService(fmt.Sprintf("other-%d", i))); err != nil {
 				b.Fatal(err)
 			}
 		}
-		if err := services.Add(benchService("ns", "web")); err != nil {
+		if err := services.Add(benchService("web")); err != nil {
 			b.Fatal(err)
 		}
 		pod := benchPod("ns", "web", 1)
@@ -132,7 +133,7 @@ func BenchmarkSteadyStateSync(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	svc := benchService("ns", "web")
+	svc := benchService("web")
 	if err := services.Add(svc); err != nil {
 		b.Fatal(err)
 	}

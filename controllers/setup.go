@@ -64,7 +64,9 @@ func (r *EndpointsReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
 		For(&corev1.Service{}).
-		Watches(&corev1.Pod{}, &podHandler{index: r.Index, services: mgr.GetClient(), selector: r.ServiceSelector, batch: r.BatchPeriod, pacer: r.pacer}).
+		Watches(&corev1.Pod{}, &podHandler{
+			index: r.Index, services: mgr.GetClient(), selector: r.ServiceSelector, batch: r.BatchPeriod, pacer: r.pacer,
+		}).
 		Watches(&corev1.Endpoints{}, handler.EnqueueRequestsFromMapFunc(sameName)).
 		WatchesRawSource(source.Channel(sweep, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{

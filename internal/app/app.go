@@ -112,14 +112,16 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.BatchPeriod, "endpoint-updates-batch-period", o.BatchPeriod,
 		"Delay of Pod-triggered syncs, to merge bursts of Pod changes into one write; 0 syncs at once.")
 	fs.DurationVar(&o.BurstWindow, "pod-burst-window", o.BurstWindow,
-		"With --endpoint-updates-batch-period=0: the first Pod change of a Service syncs at once, later ones within this window are merged into one sync at its end; 0 syncs every change at once.")
+		"With --endpoint-updates-batch-period=0: the first Pod change of a Service syncs at once, later ones within this "+
+			"window are merged into one sync at its end; 0 syncs every change at once.")
 	fs.StringVar(&o.ServiceSelector, "service-label-selector", o.ServiceSelector,
 		"Manage only the Services whose labels match this selector (e.g. 'endpoints=managed'); empty manages all.")
 	fs.StringVar(&o.Namespaces, "namespaces", o.Namespaces, "Comma-separated namespaces to watch; empty watches all.")
 	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", o.GracefulShutdownTimeout,
 		"How long in-flight syncs may take to finish on shutdown.")
 	fs.Float64Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS,
-		"Client-side limit of requests per second to the API server, e.g. to bound the writes of a start-up or a take-over; 0 sets no client-side limit and leaves it to the API server's priority and fairness.")
+		"Client-side limit of requests per second to the API server, e.g. to bound the writes of a start-up or a take-over; "+
+			"0 sets no client-side limit and leaves it to the API server's priority and fairness.")
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst,
 		"Requests allowed above --kube-api-qps in a burst; 0 means twice --kube-api-qps. Only used with --kube-api-qps.")
 }

@@ -197,7 +197,8 @@ type result struct {
 }
 
 func (r result) print(w io.Writer) {
-	fmt.Fprintf(w, "   initial %.2fs (cpu %.2fs, writes %s); churn of %d Pods in %.2fs: converged %.2fs, lag %.3fs (cpu %.2fs, writes %s); peak RSS %d MiB\n",
+	fmt.Fprintf(w, "   initial %.2fs (cpu %.2fs, writes %s); churn of %d Pods in %.2fs: "+
+		"converged %.2fs, lag %.3fs (cpu %.2fs, writes %s); peak RSS %d MiB\n",
 		r.initial.Seconds(), r.initialCPU, verbs(r.writesInitial), r.flipped, r.burstDuration.Seconds(),
 		r.churn.Seconds(), r.churnLag.Seconds(), r.churnCPU, verbs(r.writesChurn), r.peakRSS>>20)
 }
@@ -208,7 +209,7 @@ func verbs(m map[string]float64) string {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	var parts []string
+	parts := make([]string, 0, len(keys))
 	for _, k := range keys {
 		parts = append(parts, fmt.Sprintf("%s=%.0f", k, m[k]))
 	}
@@ -275,8 +276,9 @@ func measure(o options, sz size, c contender, run int) (result, error) {
 	if err := cmd.Start(); err != nil {
 		return res, fmt.Errorf("starting %s: %w", c.bin, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	defer func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -286,7 +288,7 @@ func measure(o options, sz size, c contender, run int) (result, error) {
 			<-exited
 		}
 	}()
-	at, err := waitConverged(converged, exited, o.timeout, watcher)
+	at, err := waitConverged(converged, exited, &waitErr, o.timeout, watcher)
 	if err != nil {
 		return res, fmt.Errorf("initial convergence: %w (log: %s)", err, logFile.Name())
 	}
@@ -318,7 +320,7 @@ func measure(o options, sz size, c contender, run int) (result, error) {
 	}
 	burstEnd := time.Now()
 	res.burstDuration = burstEnd.Sub(burstStart)
-	at, err = waitConverged(converged, exited, o.timeout, watcher)
+	at, err = waitConverged(converged, exited, &waitErr, o.timeout, watcher)
 	if err != nil {
 		return res, fmt.Errorf("churn convergence: %w (log: %s)", err, logFile.Name())
 	}
@@ -342,16 +344,20 @@ func measure(o options, sz size, c contender, run int) (result, error) {
 	return res, nil
 }
 
-func waitConverged(converged <-chan time.Time, exited <-chan error, timeout time.Duration, w *endpointsWatcher) (time.Time, error) {
+func waitConverged(converged <-chan time.Time, exited <-chan struct{}, waitErr *error, timeout time.Duration,
+	w *endpointsWatcher) (time.Time, error) {
 	select {
 	case at := <-converged:
 		return at, nil
-	case err := <-exited:
-		return time.Time{}, fmt.Errorf("the controller exited: %v", err)
+	case <-exited:
+		return time.Time{}, fmt.Errorf("the controller exited: %w", *waitErr)
 	case <-time.After(timeout):
 		return time.Time{}, fmt.Errorf("not converged after %s: %d Services still wrong", timeout, w.wrongCount())
 	}
 }
+
+// appLabel is the label that each Service selects its Pods by.
+const appLabel = "app"
 
 // world is the Services and Pods the benchmark creates, and what their
 // Endpoints must say.
@@ -370,13 +376,13 @@ func newWorld(sz size) *world {
 		ns := fmt.Sprintf("bench-%d", i%sz.Namespaces)
 		name := fmt.Sprintf("svc-%d", i)
 		w.services = append(w.services, ns+"/"+name)
-		var pods []*corev1.Pod
+		pods := make([]*corev1.Pod, 0, sz.Pods)
 		for j := range sz.Pods {
 			ip++
 			addr := fmt.Sprintf("10.%d.%d.%d", (ip>>16)&255, (ip>>8)&255, ip&255)
 			pods = append(pods, &corev1.Pod{
 				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("%s-%d", name, j),
-					Labels: map[string]string{"app": name, "pod-template-hash": "6c8f9d7b5"}},
+					Labels: map[string]string{appLabel: name, "pod-template-hash": "6c8f9d7b5"}},
 				Spec: corev1.PodSpec{
 					NodeName: fmt.Sprintf("node-%d", ip%10),
 					Containers: []corev1.Container{{Name: "main", Image: "registry.example/app:1", Ports: []corev1.ContainerPort{
@@ -435,10 +441,10 @@ func (w *world) populate(ctx context.Context, cs kubernetes.Interface) error {
 	err := parallel(len(w.services), func(i int) error {
 		ns, name, _ := strings.Cut(w.services[i], "/")
 		svc := &corev1.Service{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"app": name}},
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{appLabel: name}},
 			Spec: corev1.ServiceSpec{
 				ClusterIP: corev1.ClusterIPNone,
-				Selector:  map[string]string{"app": name},
+				Selector:  map[string]string{appLabel: name},
 				Ports: []corev1.ServicePort{
 					{Name: "http", Port: 80, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP},
 					{Name: "metrics", Port: 9100, TargetPort: intstr.FromString("metrics"), Protocol: corev1.ProtocolTCP},
@@ -656,8 +662,8 @@ func endpointsWrites(ctx context.Context, cs kubernetes.Interface) (map[string]f
 		case "GET", "LIST", "WATCH":
 			continue
 		}
-		fields := strings.Fields(line)
-		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		words := strings.Fields(line)
+		v, err := strconv.ParseFloat(words[len(words)-1], 64)
 		if err != nil {
 			return nil, fmt.Errorf("parsing %q: %w", line, err)
 		}
@@ -670,11 +676,11 @@ func endpointsWrites(ctx context.Context, cs kubernetes.Interface) (map[string]f
 }
 
 func label(line, name string) string {
-	_, rest, ok := strings.Cut(line, name+`="`)
+	_, after, ok := strings.Cut(line, name+`="`)
 	if !ok {
 		return ""
 	}
-	v, _, _ := strings.Cut(rest, `"`)
+	v, _, _ := strings.Cut(after, `"`)
 	return v
 }
 
@@ -695,8 +701,8 @@ func cpuSeconds(pid int) (float64, error) {
 		return 0, err
 	}
 	// The command name (field 2) may hold spaces; fields after ")" are fixed.
-	_, rest, _ := strings.Cut(string(raw), ") ")
-	f := strings.Fields(rest)
+	_, after, _ := strings.Cut(string(raw), ") ")
+	f := strings.Fields(after)
 	if len(f) < 13 {
 		return 0, fmt.Errorf("short /proc/%d/stat", pid)
 	}
@@ -728,7 +734,8 @@ func peakRSS(pid int) (int64, error) {
 // to kube-controller-manager's.
 func printTable(w io.Writer, results []result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nload\trun\tcontroller\tinitial s\tinitial CPU s\tchurn s\tchurn lag s\tchurn CPU s\twrites initial\twrites churn\tpeak RSS MiB")
+	fmt.Fprintln(tw, "\nload\trun\tcontroller\tinitial s\tinitial CPU s\tchurn s\tchurn lag s\tchurn CPU s\t"+
+		"writes initial\twrites churn\tpeak RSS MiB")
 	for _, r := range results {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%.2f\t%.2f\t%.2f\t%.3f\t%.2f\t%.0f\t%.0f\t%d\n", r.size, r.run+1, r.contender,
 			r.initial.Seconds(), r.initialCPU, r.churn.Seconds(), r.churnLag.Seconds(), r.churnCPU,
