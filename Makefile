@@ -130,30 +130,32 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 # The control plane (etcd, kube-apiserver, kubectl) is compiled from source by the
 # tools module in hack/envtest, since setup-envtest's prebuilt downloads cannot be
 # reached from every build machine. A cold build takes several minutes; the
-# binaries are cached under bin/k8s.
+# binaries are cached under bin/k8s, in a directory named by the Kubernetes version:
+# a version bump builds afresh, while other edits of hack/envtest/go.mod (adding a
+# tool) do not rebuild what is there.
 ENVTEST_ASSETS ?= $(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION)-$(GOOS)-$(GOARCH)
 
 .PHONY: envtest
 envtest: $(ENVTEST_ASSETS)/kube-apiserver $(ENVTEST_ASSETS)/etcd ## Build etcd and kube-apiserver for envtest under bin/k8s.
 
-$(ENVTEST_ASSETS)/etcd: hack/envtest/go.mod hack/envtest/go.sum
+$(ENVTEST_ASSETS)/etcd: | hack/envtest/go.mod
 	@echo "Building etcd for envtest (cached under $(ENVTEST_ASSETS))"
 	cd hack/envtest && go build -trimpath -o "$@" go.etcd.io/etcd/server/v3
 
-$(ENVTEST_ASSETS)/kube-apiserver: hack/envtest/go.mod hack/envtest/go.sum
+$(ENVTEST_ASSETS)/kube-apiserver: | hack/envtest/go.mod
 	@echo "Building kube-apiserver $(ENVTEST_K8S_VERSION) for envtest (a cold build takes several minutes)"
 	cd hack/envtest && go build -trimpath -o "$@" k8s.io/kubernetes/cmd/kube-apiserver
 
 .PHONY: kubectl
 kubectl: $(ENVTEST_ASSETS)/kubectl ## Build kubectl beside the envtest binaries.
 
-$(ENVTEST_ASSETS)/kubectl: hack/envtest/go.mod hack/envtest/go.sum
+$(ENVTEST_ASSETS)/kubectl: | hack/envtest/go.mod
 	cd hack/envtest && go build -trimpath -o "$@" k8s.io/kubernetes/cmd/kubectl
 
 .PHONY: kube-controller-manager
 kube-controller-manager: $(ENVTEST_ASSETS)/kube-controller-manager ## Build kube-controller-manager, the baseline of bench-e2e.
 
-$(ENVTEST_ASSETS)/kube-controller-manager: hack/envtest/go.mod hack/envtest/go.sum
+$(ENVTEST_ASSETS)/kube-controller-manager: | hack/envtest/go.mod
 	@echo "Building kube-controller-manager $(ENVTEST_K8S_VERSION) for bench-e2e (a cold build takes several minutes)"
 	cd hack/envtest && go build -trimpath -o "$@" k8s.io/kubernetes/cmd/kube-controller-manager
 

@@ -340,6 +340,15 @@ func measure(o options, sz size, c contender, run int) (result, error) {
 	if res.peakRSS, err = peakRSS(cmd.Process.Pid); err != nil {
 		return res, err
 	}
+	if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)); err == nil {
+		// What the resident set is made of now: heap and stacks (anon)
+		// against the binary's pages (file).
+		for _, line := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(line, "RssAnon:") || strings.HasPrefix(line, "RssFile:") {
+				fmt.Printf("   %s\n", strings.Join(strings.Fields(line), " "))
+			}
+		}
+	}
 	res.endpoints = sz.Services
 	return res, nil
 }
