@@ -20,11 +20,19 @@ import corev1 "k8s.io/api/core/v1"
 
 const (
 	// ManagedByLabel is the label that marks Endpoints written by an Endpoints
-	// controller; spec 1.2 deletes Endpoints only when it carries ControllerName.
+	// controller; spec 1.2 deletes Endpoints only when it carries ControllerName
+	// or ReferenceControllerName.
 	ManagedByLabel = "endpoints.kubernetes.io/managed-by"
 
 	// ControllerName is the value of ManagedByLabel on Endpoints this controller wrote.
 	ControllerName = "endpoints-controller.kube-endpoints.io"
+
+	// ReferenceControllerName is the value of ManagedByLabel on Endpoints that
+	// kube-controller-manager's endpoints controller wrote (since Kubernetes
+	// v1.33). Such Endpoints are taken over as they are (spec 1.2, 7.1): they
+	// count as managed, and this value as correct, so that replacing that
+	// controller costs no write until something else changes.
+	ReferenceControllerName = "endpoint-controller"
 
 	// HeadlessLabel marks the Endpoints of a Service without a cluster IP (spec 7.1).
 	HeadlessLabel = corev1.IsHeadlessService

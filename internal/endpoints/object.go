@@ -29,9 +29,18 @@ func Labels(svc *corev1.Service) map[string]string {
 	return labels
 }
 
-// IsManaged reports whether ep was written by this controller.
+// IsManaged reports whether ep was written by an endpoints controller, this
+// one or the reference one it takes over from (spec 1.2, 1.3, 8.6).
 func IsManaged(ep *corev1.Endpoints) bool {
-	return ep.Labels[ManagedByLabel] == ControllerName
+	v := ep.Labels[ManagedByLabel]
+	return v == ControllerName || v == ReferenceControllerName
+}
+
+// TakenOver reports whether ep still carries the reference controller's
+// managed-by value: written by kube-controller-manager and not rewritten by
+// this controller since.
+func TakenOver(ep *corev1.Endpoints) bool {
+	return ep.Labels[ManagedByLabel] == ReferenceControllerName
 }
 
 // Desired returns the Endpoints to write for svc: current (nil when there is
@@ -73,8 +82,11 @@ func Desired(svc *corev1.Service, current *corev1.Endpoints, res Result, trigger
 // UpToDate reports whether current already says what desired says, so that
 // no write is needed (spec 8.1): the same subsets, ignoring the Pods'
 // resourceVersion and accepting another writer's order; the same labels,
-// ignoring the headless marker; and the over-capacity annotation in the same
-// state. The trigger-time annotation never causes a write by itself.
+// ignoring the headless marker and accepting the reference controller's
+// managed-by value (spec 7.1: a take-over from kube-controller-manager costs
+// no write; the next write needed anyway sets this controller's value); and
+// the over-capacity annotation in the same state. The trigger-time annotation
+// never causes a write by itself.
 //
 // foreign, when not nil, names labels that another field manager owns: they
 // are ignored unless desired sets them. Server-side apply leaves such labels
@@ -110,7 +122,7 @@ func labelsEqual(current, desired map[string]string, foreign func(string) bool) 
 			}
 			return false
 		}
-		if v != want {
+		if v != want && (k != ManagedByLabel || v != ReferenceControllerName || want != ControllerName) {
 			return false
 		}
 		n++

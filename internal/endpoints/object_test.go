@@ -69,15 +69,22 @@ func TestHasClusterIPAndIsManaged(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct {
-		labels map[string]string
-		want   bool
+		labels          map[string]string
+		want, takenOver bool
 	}{
-		{map[string]string{ManagedByLabel: ControllerName}, true},
-		{map[string]string{ManagedByLabel: "endpoint-controller"}, false},
-		{nil, false},
+		{map[string]string{ManagedByLabel: ControllerName}, true, false},
+		{map[string]string{ManagedByLabel: "endpoint-controller"}, true, true},
+		{map[string]string{ManagedByLabel: "endpointslice-controller.k8s.io"}, false, false},
+		{map[string]string{ManagedByLabel: ""}, false, false},
+		{map[string]string{"app": "endpoint-controller"}, false, false},
+		{nil, false, false},
 	} {
-		if got := IsManaged(&corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Labels: tc.labels}}); got != tc.want {
+		ep := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Labels: tc.labels}}
+		if got := IsManaged(ep); got != tc.want {
 			t.Errorf("1.2 IsManaged(labels %v) = %v, want %v", tc.labels, got, tc.want)
+		}
+		if got := TakenOver(ep); got != tc.takenOver {
+			t.Errorf("7.1 TakenOver(labels %v) = %v, want %v", tc.labels, got, tc.takenOver)
 		}
 	}
 }
@@ -260,6 +267,54 @@ func TestUpToDate(t *testing.T) {
 		{
 			name:    "8.1 missing label: write",
 			current: variant(desired, func(ep *corev1.Endpoints) { delete(ep.Labels, ManagedByLabel) }),
+			want:    false,
+		},
+		{
+			name:    "7.1 take-over: the reference controller's managed-by value alone: no write",
+			current: variant(desired, func(ep *corev1.Endpoints) { ep.Labels[ManagedByLabel] = ReferenceControllerName }),
+			want:    true,
+		},
+		{
+			name: "7.1 take-over: reference managed-by value, headless label and trigger time as KCM wrote them: no write",
+			current: variant(desired, func(ep *corev1.Endpoints) {
+				ep.Labels[ManagedByLabel] = ReferenceControllerName
+				ep.Annotations[TriggerTimeAnnotation] = "2029-12-31T23:59:59Z"
+			}),
+			want: true,
+		},
+		{
+			name:    "7.1 take-over: another controller's managed-by value: write",
+			current: variant(desired, func(ep *corev1.Endpoints) { ep.Labels[ManagedByLabel] = "someone-else" }),
+			want:    false,
+		},
+		{
+			name: "7.1 take-over: reference value and a subset difference: write",
+			current: variant(desired, func(ep *corev1.Endpoints) {
+				ep.Labels[ManagedByLabel] = ReferenceControllerName
+				ep.Subsets[0].Ports[0].Port++
+			}),
+			want: false,
+		},
+		{
+			name: "7.1 take-over: reference value and another label difference: write",
+			current: variant(desired, func(ep *corev1.Endpoints) {
+				ep.Labels[ManagedByLabel] = ReferenceControllerName
+				ep.Labels["app"] = "db"
+			}),
+			want: false,
+		},
+		{
+			name:    "7.1 take-over: reference value in the desired object is not accepted the other way round",
+			current: desired.DeepCopy(),
+			desired: variant(desired, func(ep *corev1.Endpoints) { ep.Labels[ManagedByLabel] = ReferenceControllerName }),
+			want:    false,
+		},
+		{
+			name: "7.1 take-over: reference value on a label other than managed-by is a difference",
+			current: variant(desired, func(ep *corev1.Endpoints) {
+				ep.Labels["app"] = ReferenceControllerName
+			}),
+			desired: variant(desired, func(ep *corev1.Endpoints) { ep.Labels["app"] = ControllerName }),
 			want:    false,
 		},
 		{
