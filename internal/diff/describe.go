@@ -84,9 +84,11 @@ func (c Change) String() string {
 // Describe returns the changes that writing desired over current would make,
 // in a stable order: ports, addresses port by port, labels, annotations.
 // current is nil when the Endpoints do not exist, desired nil when they would
-// be deleted. The trigger-time annotation is left out: it records when a
-// change happened, differs between any two writers and never causes a write
-// by itself (spec 7.3); the unified diff shows it.
+// be deleted. It leaves out what endpoints.UpToDate accepts as equal, which
+// would be written along with a real change but never causes a write by
+// itself: the trigger-time annotation (spec 7.3), the headless label, the
+// reference controller's managed-by value (spec 7.1), target
+// resourceVersions and order. The unified diff shows everything.
 func Describe(current, desired *corev1.Endpoints) []Change {
 	switch {
 	case current == nil && desired == nil:
@@ -99,9 +101,9 @@ func Describe(current, desired *corev1.Endpoints) []Change {
 		return []Change{{Kind: KindDelete, Detail: fmt.Sprintf("%d ready and %d not ready addresses", ready, notReady)}}
 	}
 	changes := subsetChanges(current.Subsets, desired.Subsets)
-	changes = append(changes, mapChanges(KindLabel, "label", current.Labels, desired.Labels, "")...)
+	changes = append(changes, mapChanges(KindLabel, "label", current.Labels, desired.Labels, labelAccepted)...)
 	changes = append(changes, mapChanges(KindAnnotation, "annotation", current.Annotations, desired.Annotations,
-		endpoints.TriggerTimeAnnotation)...)
+		func(key, _, _ string) bool { return key == endpoints.TriggerTimeAnnotation })...)
 	if len(changes) == 0 && !endpoints.SubsetsEqual(current.Subsets, desired.Subsets) {
 		changes = append(changes, Change{Kind: KindOther, Detail: "same addresses and ports, packed or ordered differently"})
 	}
@@ -308,9 +310,18 @@ func addressDetail(a *corev1.EndpointAddress) string {
 	return s
 }
 
+// labelAccepted reports whether a label change is one endpoints.UpToDate
+// does not count: the headless marker, and the managed-by value of the
+// reference controller replaced by this controller's.
+func labelAccepted(key, current, desired string) bool {
+	return key == endpoints.HeadlessLabel ||
+		(key == endpoints.ManagedByLabel && current == endpoints.ReferenceControllerName && desired == endpoints.ControllerName)
+}
+
 // mapChanges lists added, removed and changed keys of a label or annotation
-// map, in key order, leaving out skip.
-func mapChanges(kind Kind, what string, current, desired map[string]string, skip string) []Change {
+// map, in key order, leaving out those for which skip is true (it gets the
+// key and both values, "" when absent).
+func mapChanges(kind Kind, what string, current, desired map[string]string, skip func(key, current, desired string) bool) []Change {
 	keys := make([]string, 0, len(current)+len(desired))
 	for k := range current {
 		keys = append(keys, k)
@@ -323,11 +334,11 @@ func mapChanges(kind Kind, what string, current, desired map[string]string, skip
 	sort.Strings(keys)
 	var changes []Change
 	for _, k := range keys {
-		if k == skip {
-			continue
-		}
 		c, inCur := current[k]
 		d, inDesired := desired[k]
+		if skip(k, c, d) {
+			continue
+		}
 		switch {
 		case !inCur:
 			changes = append(changes, Change{Kind: kind, Detail: fmt.Sprintf("%s %s=%q added", what, k, d)})

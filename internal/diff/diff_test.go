@@ -131,9 +131,10 @@ func TestDescribe(t *testing.T) {
 			summary: "1 address_not_ready",
 		},
 		{
-			name: "labels and annotations; the trigger time is left out",
+			name: "labels and annotations; the trigger time, headless label and reference managed-by value are left out",
 			current: edit(func(ep *corev1.Endpoints) {
-				ep.Labels = map[string]string{"app": "web", "old": "x", "endpoints.kubernetes.io/managed-by": "endpoint-controller"}
+				ep.Labels = map[string]string{"app": "web", "old": "x", "endpoints.kubernetes.io/managed-by": "endpoint-controller",
+					"service.kubernetes.io/headless": ""}
 				ep.Annotations = map[string]string{"endpoints.kubernetes.io/last-change-trigger-time": "2026-01-01T00:00:00Z"}
 			}),
 			desired: edit(func(ep *corev1.Endpoints) {
@@ -143,11 +144,21 @@ func TestDescribe(t *testing.T) {
 				}
 			}),
 			want: []Change{
-				{Kind: KindLabel, Detail: `label endpoints.kubernetes.io/managed-by: "endpoint-controller" -> "endpoints-controller.kube-endpoints.io"`},
 				{Kind: KindLabel, Detail: `label old="x" removed`},
 				{Kind: KindAnnotation, Detail: `annotation endpoints.kubernetes.io/over-capacity="truncated" added`},
 			},
-			summary: "2 label, 1 annotation",
+			summary: "1 label, 1 annotation",
+		},
+		{
+			name: "another controller's managed-by value is a change",
+			current: edit(func(ep *corev1.Endpoints) {
+				ep.Labels = map[string]string{"app": "web", "endpoints.kubernetes.io/managed-by": "someone-else"}
+			}),
+			desired: base,
+			want: []Change{
+				{Kind: KindLabel, Detail: `label endpoints.kubernetes.io/managed-by: "someone-else" -> "endpoints-controller.kube-endpoints.io"`},
+			},
+			summary: "1 label",
 		},
 	}
 	for _, tc := range tests {
