@@ -1,5 +1,6 @@
 // Command endpoints-controller keeps the core/v1 Endpoints of every Service
-// with a selector in line with its Pods.
+// with a selector in line with its Pods. `endpoints-controller diff` shows
+// what it would change, without writing.
 package main
 
 import (
@@ -14,6 +15,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "diff" {
+		os.Exit(runDiff(ctrl.SetupSignalHandler(), os.Args[2:], os.Stdout, os.Stderr))
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "endpoints-controller:", err)
 		os.Exit(1)
