@@ -62,7 +62,8 @@ type EndpointsReconciler struct {
 	Clock clock.PassiveClock
 	// WriteMethod chooses how existing Endpoints are changed; WriteUpdate when empty.
 	WriteMethod WriteMethod
-	// DryRun sends every write with dryRun=All: validated, admitted, not persisted.
+	// DryRun sends every write with dryRun=All: validated, admitted, not
+	// persisted; and reports how the Endpoints differ (shadow mode).
 	DryRun bool
 	// ServiceSelector limits the Services managed; all Services when nil.
 	ServiceSelector labels.Selector
@@ -89,6 +90,7 @@ type EndpointsReconciler struct {
 	triggers  *endpoints.TriggerTimeTracker
 	stale     *staleTracker
 	published *publishedState
+	shadow    *shadowState
 	// orphans holds the keys that the start-up sweep found without a Service:
 	// those Endpoints are deleted even without the managed-by label (spec 8.6).
 	orphans sync.Map
@@ -140,6 +142,7 @@ func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName
 	if r.ServiceSelector != nil && !r.ServiceSelector.Matches(labels.Set(svc.Labels)) {
 		logger.V(5).Info("Service not selected by --service-label-selector")
 		r.published.forget(key)
+		r.shadow.forget(key)
 		return resultSkipped, nil
 	}
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
@@ -150,6 +153,7 @@ func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName
 		// Spec 1.4: the user manages these Endpoints.
 		logger.V(5).Info("Service has no selector, Endpoints are user-managed")
 		r.published.forget(key)
+		r.shadow.forget(key)
 		return resultSkipped, nil
 	}
 
@@ -173,6 +177,7 @@ func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName
 	if current != nil && endpoints.UpToDate(current, desired, r.foreignLabels(current)) {
 		logger.V(5).Info("Endpoints are up to date", "ready", res.Ready, "notReady", res.NotReady)
 		r.published.set(key, res)
+		r.shadow.forget(key)
 		return resultUnchanged, nil
 	}
 	result, err := r.write(ctx, svc, current, desired)
@@ -191,6 +196,7 @@ func (r *EndpointsReconciler) deleteEndpoints(ctx context.Context, key types.Nam
 		r.stale.forget(key)
 	}
 	r.published.forget(key)
+	r.shadow.forget(key)
 	r.reported.Delete(key)
 	_, orphan := r.orphans.LoadAndDelete(key)
 	ep, err := r.reader.endpoints(ctx, key)
@@ -316,6 +322,7 @@ func (r *EndpointsReconciler) init() error {
 	r.triggers = endpoints.NewTriggerTimeTracker()
 	r.stale = newStaleTracker()
 	r.published = newPublishedState()
+	r.shadow = newShadowState()
 	r.failures = make(map[types.NamespacedName]int)
 	return errors.Join(errs...)
 }

@@ -63,10 +63,29 @@ var (
 		Name: "endpoints_controller_services_over_capacity",
 		Help: "Services whose Endpoints hold more than 1000 addresses and are truncated.",
 	})
+
+	// shadowServicesDiffering is, in shadow mode (--dry-run), the number of
+	// Services whose live Endpoints differ from what this controller would
+	// write; always 0 otherwise.
+	shadowServicesDiffering = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "endpoints_controller_shadow_services_differing",
+		Help: "With --dry-run: Services whose live Endpoints differ from what this controller would write.",
+	})
+
+	// shadowDifferencesTotal counts, in shadow mode, the differences found
+	// between live and desired Endpoints, once each when it appears, by kind
+	// (the diff.Kind values: create, delete, address_added, address_removed,
+	// address_ready, address_not_ready, address_changed, port_added,
+	// port_removed, label, annotation, other).
+	shadowDifferencesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "endpoints_controller_shadow_differences_total",
+		Help: "With --dry-run: differences found between live Endpoints and what this controller would write, by kind.",
+	}, []string{"kind"})
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(syncsTotal, syncDuration, writesTotal, excludedTotal, addressesPublished, servicesTruncated)
+	ctrlmetrics.Registry.MustRegister(syncsTotal, syncDuration, writesTotal, excludedTotal, addressesPublished, servicesTruncated,
+		shadowServicesDiffering, shadowDifferencesTotal)
 }
 
 // publishedState keeps, per Service, what its Endpoints publish, so that the

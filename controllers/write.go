@@ -46,6 +46,9 @@ const FieldManager = "endpoints-controller"
 // when there are none. It returns the sync result.
 func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, current, desired *corev1.Endpoints) (string, error) {
 	logger := log.FromContext(ctx)
+	if r.DryRun {
+		r.shadow.differs(ctx, client.ObjectKeyFromObject(desired), current, desired)
+	}
 	method := r.WriteMethod
 	create := current == nil
 	if create && method != WriteApply {
@@ -154,6 +157,7 @@ func (r *EndpointsReconciler) remove(ctx context.Context, ep *corev1.Endpoints) 
 	opts := []client.DeleteOption{client.Preconditions{UID: &ep.UID}}
 	if r.DryRun {
 		opts = append(opts, client.DryRunAll)
+		r.shadow.differs(ctx, client.ObjectKeyFromObject(ep), ep, nil)
 	}
 	writesTotal.WithLabelValues("delete", dryRunLabel(r.DryRun)).Inc()
 	err := r.Client.Delete(ctx, ep, opts...)
