@@ -33,9 +33,9 @@ func TestShadowStateLogsEachChange(t *testing.T) {
 	s.differs(ctx, key, live, desired)
 	s.differs(ctx, key, live, desired) // same difference: no new line
 	want := []string{
-		`"msg"="Shadow: Endpoints differ" "endpoints"={"name":"web","namespace":"ns"} "kind"="address_removed" "port"="http 8080/TCP" ` +
+		`"level"=0 "msg"="Shadow: Endpoints differ" "endpoints"={"name"="web" "namespace"="ns"} "kind"="address_removed" "port"="http 8080/TCP" ` +
 			`"detail"="10.0.0.2, ready" "summary"="1 address_added, 1 address_removed"`,
-		`"msg"="Shadow: Endpoints differ" "endpoints"={"name":"web","namespace":"ns"} "kind"="address_added" "port"="http 8080/TCP" ` +
+		`"level"=0 "msg"="Shadow: Endpoints differ" "endpoints"={"name"="web" "namespace"="ns"} "kind"="address_added" "port"="http 8080/TCP" ` +
 			`"detail"="10.0.0.3, ready" "summary"="1 address_added, 1 address_removed"`,
 	}
 	if !reflect.DeepEqual(lines, want) {
