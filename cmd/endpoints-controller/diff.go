@@ -93,8 +93,7 @@ func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail("loading kubeconfig: %v", err)
 	}
 	cfg.Timeout = *timeout
-	// Every Endpoints list carries the API's deprecation warning: print it once.
-	cfg.WarningHandler = rest.NewWarningWriter(stderr, rest.WarningWriterOptions{Deduplicate: true})
+	cfg.WarningHandler = quietEndpointsDeprecation{rest.NewWarningWriter(stderr, rest.WarningWriterOptions{Deduplicate: true})}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fail("creating a client for %s: %v", cfg.Host, err)
@@ -133,4 +132,16 @@ func useColour(mode string, w io.Writer) bool {
 	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// quietEndpointsDeprecation passes API warnings on, except the deprecation
+// warning of the v1 Endpoints API that comes with every Endpoints list: a
+// command about Endpoints does not need to repeat it.
+type quietEndpointsDeprecation struct{ rest.WarningHandler }
+
+func (q quietEndpointsDeprecation) HandleWarningHeader(code int, agent, text string) {
+	if code == 299 && strings.HasPrefix(text, "v1 Endpoints is deprecated") {
+		return
+	}
+	q.WarningHandler.HandleWarningHeader(code, agent, text)
 }
