@@ -255,7 +255,8 @@ func labelsOwnedByUs(ep *corev1.Endpoints) map[string]bool {
 // withoutForeignLeftovers returns a copy of current without what desired
 // drops but a field manager other than this controller's apply owns, and
 // whether there was any: the over-capacity annotation (spec 6.1) and the
-// subsets of a Service left without Pods (spec 8.7).
+// subsets of a Service left without Pods (spec 8.7). The copy carries
+// desired's managed-by value.
 func withoutForeignLeftovers(current, desired *corev1.Endpoints) (*corev1.Endpoints, bool) {
 	_, dropAnnotation := current.Annotations[endpoints.OverCapacityAnnotation]
 	if _, keep := desired.Annotations[endpoints.OverCapacityAnnotation]; keep {
@@ -288,6 +289,15 @@ func withoutForeignLeftovers(current, desired *corev1.Endpoints) (*corev1.Endpoi
 	}
 	if foreignSubsets {
 		stripped.Subsets = nil
+	}
+	// Endpoints taken over from the reference controller pass the no-write
+	// check with its managed-by value (spec 7.1); this write, needed anyway,
+	// sets this controller's, or the value would outlast the take-over.
+	if v := desired.Labels[endpoints.ManagedByLabel]; stripped.Labels[endpoints.ManagedByLabel] != v {
+		if stripped.Labels == nil {
+			stripped.Labels = map[string]string{}
+		}
+		stripped.Labels[endpoints.ManagedByLabel] = v
 	}
 	return stripped, true
 }

@@ -143,8 +143,9 @@ func TestTakeOverFromAnotherWriter(t *testing.T) {
 	}{
 		{controllers.WriteUpdate, 2},
 		{controllers.WritePatch, 2},
-		// Per Service, a merge patch removes what apply cannot, then an apply the rest.
-		{controllers.WriteApply, 4},
+		// A merge patch removes what apply cannot and sets the managed-by
+		// value; then, for "web" only, an apply writes the rest.
+		{controllers.WriteApply, 3},
 	} {
 		t.Run(string(tc.method), func(t *testing.T) {
 			ns := newNamespace(t)

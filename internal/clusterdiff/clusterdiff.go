@@ -213,39 +213,13 @@ func (w *world) compare(selector labels.Selector) (*Report, error) {
 			continue
 		}
 		r.ServicesExamined++
-		current := w.endpoints[key]
-		switch {
-		case svc.Spec.Type == corev1.ServiceTypeExternalName:
-			// Spec 1.3: no Endpoints; managed ones are deleted.
-			if current != nil && endpoints.IsManaged(current) && !isLock(current) {
-				if err := r.add(current, nil); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			r.NotManaged++
-		case svc.Spec.Selector == nil:
-			r.NotManaged++ // spec 1.4: user-managed
-		default:
-			pods := selectPods(w.pods[svc.Namespace], svc.Spec.Selector)
-			// The first sync of a Service takes its creation time (spec 7.3).
-			trigger := triggers.Observe(svc, pods)
-			desired := endpoints.Desired(svc, current, endpoints.Compute(svc, pods), trigger)
-			if current != nil && endpoints.UpToDate(current, desired, nil) {
-				r.UpToDate++
-				if endpoints.TakenOver(current) {
-					r.LabelOnly++
-				}
-				continue
-			}
-			if err := r.add(current, desired); err != nil {
-				return nil, err
-			}
+		if err := r.service(svc, w.endpoints[key], w.pods[svc.Namespace], triggers); err != nil {
+			return nil, err
 		}
 	}
 	// The start-up sweep (spec 8.6): Endpoints without a Service go, except
-	// leader-election locks and, with a Service selector, those the
-	// controller did not write.
+	// leader-election locks and, with a Service selector, those no endpoints
+	// controller wrote.
 	for _, key := range sortedKeys(w.endpoints) {
 		ep := w.endpoints[key]
 		if _, ok := w.services[key]; ok || isLock(ep) || (selector != nil && !endpoints.IsManaged(ep)) {
@@ -260,6 +234,35 @@ func (w *world) compare(selector labels.Selector) (*Report, error) {
 		return a.Namespace < b.Namespace || (a.Namespace == b.Namespace && a.Name < b.Name)
 	})
 	return r, nil
+}
+
+// service records what the controller would do for svc, whose Endpoints are
+// current (nil when missing), given the Pods of its namespace.
+func (r *Report) service(svc *corev1.Service, current *corev1.Endpoints, pods []*corev1.Pod, triggers *endpoints.TriggerTimeTracker) error {
+	switch {
+	case svc.Spec.Type == corev1.ServiceTypeExternalName:
+		// Spec 1.3: no Endpoints; managed ones are deleted.
+		if current != nil && endpoints.IsManaged(current) && !isLock(current) {
+			return r.add(current, nil)
+		}
+		r.NotManaged++
+		return nil
+	case svc.Spec.Selector == nil:
+		r.NotManaged++ // spec 1.4: user-managed
+		return nil
+	}
+	selected := selectPods(pods, svc.Spec.Selector)
+	// The first sync of a Service takes its creation time (spec 7.3).
+	trigger := triggers.Observe(svc, selected)
+	desired := endpoints.Desired(svc, current, endpoints.Compute(svc, selected), trigger)
+	if current == nil || !endpoints.UpToDate(current, desired, nil) {
+		return r.add(current, desired)
+	}
+	r.UpToDate++
+	if endpoints.TakenOver(current) {
+		r.LabelOnly++
+	}
+	return nil
 }
 
 // add records the write of desired over current (either may be nil).

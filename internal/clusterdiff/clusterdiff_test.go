@@ -96,8 +96,14 @@ func TestCompare(t *testing.T) {
 		// selectorless, with user Endpoints
 		svc("manual", nil), eps("manual", "", corev1.EndpointSubset{Addresses: []corev1.EndpointAddress{{IP: "192.0.2.1"}}, Ports: http}),
 		// ExternalName without and with managed Endpoints
-		svc("external", nil, func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeExternalName; s.Spec.ExternalName = "example.com" }),
-		svc("was-cluster-ip", web, func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeExternalName; s.Spec.ExternalName = "example.com" }),
+		svc("external", nil, func(s *corev1.Service) {
+			s.Spec.Type = corev1.ServiceTypeExternalName
+			s.Spec.ExternalName = "example.com"
+		}),
+		svc("was-cluster-ip", web, func(s *corev1.Service) {
+			s.Spec.Type = corev1.ServiceTypeExternalName
+			s.Spec.ExternalName = "example.com"
+		}),
 		eps("was-cluster-ip", endpoints.ControllerName, corev1.EndpointSubset{Addresses: []corev1.EndpointAddress{address(a)}, Ports: http}),
 		// orphans: user-written, and a leader-election lock
 		eps("orphan", "", corev1.EndpointSubset{Addresses: []corev1.EndpointAddress{{IP: "192.0.2.2"}}, Ports: http}),
