@@ -65,6 +65,9 @@ type EndpointsReconciler struct {
 	// DryRun sends every write with dryRun=All: validated, admitted, not
 	// persisted; and reports how the Endpoints differ (shadow mode).
 	DryRun bool
+	// ShadowSettle is how long, with DryRun, a difference must last before
+	// it is reported, so that another writer's lag is not; 0 reports at once.
+	ShadowSettle time.Duration
 	// ServiceSelector limits the Services managed; all Services when nil.
 	ServiceSelector labels.Selector
 	// BatchPeriod delays Pod-triggered syncs to merge bursts of Pod changes.
@@ -124,7 +127,7 @@ func (r *EndpointsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	syncsTotal.WithLabelValues(result).Inc()
 	syncDuration.WithLabelValues(result).Observe(r.Clock.Since(start).Seconds())
-	return ctrl.Result{}, err
+	return ctrl.Result{RequeueAfter: r.shadow.afterSync(req.NamespacedName, err)}, err
 }
 
 // sync reads the Service, its Pods and its Endpoints from the cache, computes
@@ -142,7 +145,6 @@ func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName
 	if r.ServiceSelector != nil && !r.ServiceSelector.Matches(labels.Set(svc.Labels)) {
 		logger.V(5).Info("Service not selected by --service-label-selector")
 		r.published.forget(key)
-		r.shadow.forget(key)
 		return resultSkipped, nil
 	}
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
@@ -153,7 +155,6 @@ func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName
 		// Spec 1.4: the user manages these Endpoints.
 		logger.V(5).Info("Service has no selector, Endpoints are user-managed")
 		r.published.forget(key)
-		r.shadow.forget(key)
 		return resultSkipped, nil
 	}
 
@@ -177,7 +178,6 @@ func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName
 	if current != nil && endpoints.UpToDate(current, desired, r.foreignLabels(current)) {
 		logger.V(5).Info("Endpoints are up to date", "ready", res.Ready, "notReady", res.NotReady)
 		r.published.set(key, res)
-		r.shadow.forget(key)
 		return resultUnchanged, nil
 	}
 	result, err := r.write(ctx, svc, current, desired)
@@ -196,7 +196,6 @@ func (r *EndpointsReconciler) deleteEndpoints(ctx context.Context, key types.Nam
 		r.stale.forget(key)
 	}
 	r.published.forget(key)
-	r.shadow.forget(key)
 	r.reported.Delete(key)
 	_, orphan := r.orphans.LoadAndDelete(key)
 	ep, err := r.reader.endpoints(ctx, key)
@@ -218,6 +217,10 @@ func (r *EndpointsReconciler) deleteEndpoints(ctx context.Context, key types.Nam
 			r.orphans.Store(key, struct{}{})
 		}
 		return "", err
+	}
+	if orphan && r.DryRun {
+		// A dry-run delete leaves the orphan in place: still an orphan.
+		r.orphans.Store(key, struct{}{})
 	}
 	return resultDeleted, nil
 }
@@ -322,7 +325,7 @@ func (r *EndpointsReconciler) init() error {
 	r.triggers = endpoints.NewTriggerTimeTracker()
 	r.stale = newStaleTracker()
 	r.published = newPublishedState()
-	r.shadow = newShadowState()
+	r.shadow = newShadowState(r.ShadowSettle, r.Clock)
 	r.failures = make(map[types.NamespacedName]int)
 	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -77,7 +78,7 @@ func TestShadowModeReportsDifferences(t *testing.T) {
 		before[k] = shadowDifferences(t, k)
 	}
 	realWrites := writes(t, "", false)
-	startController(t, ns, func(o *app.Options) { o.DryRun = true })
+	startController(t, ns, func(o *app.Options) { o.DryRun, o.ShadowSettle = true, 300*time.Millisecond })
 	waitForGauge(t, "endpoints_controller_shadow_services_differing", 3)
 	want := map[string]float64{"address_not_ready": 1, "create": 1, "delete": 1}
 	for _, k := range kinds {

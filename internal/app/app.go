@@ -46,6 +46,7 @@ type Options struct {
 	RetryPeriod             time.Duration
 	WriteMethod             string
 	DryRun                  bool
+	ShadowSettle            time.Duration
 	ConcurrentSyncs         int
 	BatchPeriod             time.Duration
 	BurstWindow             time.Duration
@@ -80,6 +81,7 @@ func DefaultOptions() Options {
 		WriteMethod:             string(controllers.WriteUpdate),
 		ConcurrentSyncs:         DefaultConcurrentSyncs,
 		BurstWindow:             DefaultBurstWindow,
+		ShadowSettle:            controllers.DefaultShadowSettle,
 		GracefulShutdownTimeout: 30 * time.Second,
 	}
 }
@@ -108,6 +110,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		"How existing Endpoints are changed: "+strings.Join(methods, ", ")+" (PUT, JSON merge patch, server-side apply).")
 	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun,
 		"Send every write with dryRun=All: the API server validates it but persists nothing; log what would change.")
+	fs.DurationVar(&o.ShadowSettle, "shadow-settle-period", o.ShadowSettle,
+		"With --dry-run: how long live Endpoints must differ before the difference is reported, so that another writer's lag is not.")
 	fs.IntVar(&o.ConcurrentSyncs, "concurrent-syncs", o.ConcurrentSyncs, "Number of Services synced at once.")
 	fs.DurationVar(&o.BatchPeriod, "endpoint-updates-batch-period", o.BatchPeriod,
 		"Delay of Pod-triggered syncs, to merge bursts of Pod changes into one write; 0 syncs at once.")
@@ -147,6 +151,9 @@ func (o *Options) Validate() error {
 	}
 	if o.BurstWindow < 0 {
 		errs = append(errs, fmt.Errorf("--pod-burst-window must not be negative, not %s", o.BurstWindow))
+	}
+	if o.ShadowSettle < 0 {
+		errs = append(errs, fmt.Errorf("--shadow-settle-period must not be negative, not %s", o.ShadowSettle))
 	}
 	if o.BatchPeriod < 0 {
 		errs = append(errs, errors.New("--endpoint-updates-batch-period must not be negative"))
@@ -211,6 +218,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Recorder:                mgr.GetEventRecorder(controllers.FieldManager),
 		WriteMethod:             controllers.WriteMethod(o.WriteMethod),
 		DryRun:                  o.DryRun,
+		ShadowSettle:            o.ShadowSettle,
 		ServiceSelector:         selector,
 		BatchPeriod:             o.BatchPeriod,
 		BurstWindow:             o.BurstWindow,

@@ -22,6 +22,7 @@ func TestFlagsSetOptions(t *testing.T) {
 		"--leader-election-namespace=ops", "--metrics-bind-address=:8443", "--metrics-secure=false",
 		"--health-probe-bind-address=0", "--service-label-selector=endpoints=managed", "--namespaces=a,b",
 		"--graceful-shutdown-timeout=5s", "--pod-burst-window=300ms", "--kube-api-qps=50", "--kube-api-burst=80",
+		"--shadow-settle-period=3s",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +32,7 @@ func TestFlagsSetOptions(t *testing.T) {
 		LeaseDuration: 20 * time.Second, RenewDeadline: 12 * time.Second, RetryPeriod: 3 * time.Second,
 		WriteMethod: "apply", DryRun: true, ConcurrentSyncs: 7, BatchPeriod: 2 * time.Second,
 		ServiceSelector: "endpoints=managed", Namespaces: "a,b", GracefulShutdownTimeout: 5 * time.Second,
-		BurstWindow: 300 * time.Millisecond, KubeAPIQPS: 50, KubeAPIBurst: 80,
+		BurstWindow: 300 * time.Millisecond, KubeAPIQPS: 50, KubeAPIBurst: 80, ShadowSettle: 3 * time.Second,
 	}
 	if opts != want {
 		t.Errorf("options = %+v\nwant %+v", opts, want)
@@ -68,6 +69,7 @@ func TestValidateRejects(t *testing.T) {
 		{"negative batch period", func(o *Options) { o.BatchPeriod = -time.Second }, "must not be negative"},
 		{"bad selector", func(o *Options) { o.ServiceSelector = "a in (b" }, "--service-label-selector"},
 		{"negative burst window", func(o *Options) { o.BurstWindow = -time.Second }, "--pod-burst-window must not be negative"},
+		{"negative shadow settle period", func(o *Options) { o.ShadowSettle = -time.Second }, "--shadow-settle-period must not be negative"},
 		{"negative qps", func(o *Options) { o.KubeAPIQPS = -1 }, "--kube-api-qps must not be negative"},
 		{"negative burst", func(o *Options) { o.KubeAPIBurst = -1 }, "--kube-api-burst must not be negative"},
 		{"renew deadline not below lease", func(o *Options) {
