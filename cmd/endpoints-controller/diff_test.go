@@ -14,26 +14,34 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/kube-endpoints/endpoints-controller/internal/app"
 	"github.com/kube-endpoints/endpoints-controller/internal/clusterdiff"
 	"github.com/kube-endpoints/endpoints-controller/internal/diff"
 )
 
 var (
 	testEnv *envtest.Environment
-	admin   kubernetes.Interface
+	// restConfig reaches the API server as an administrator.
+	restConfig *rest.Config
+	admin      kubernetes.Interface
 )
 
 func TestMain(m *testing.M) {
+	ctrl.SetLogger(logr.Discard()) // the controller that TestDiffPredictsTheController runs
 	testEnv = &envtest.Environment{}
 	cfg, err := testEnv.Start()
 	if err != nil {
@@ -42,6 +50,7 @@ func TestMain(m *testing.M) {
 	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.WarningHandler = rest.NoWarnings{}
+	restConfig = cfg
 	admin = kubernetes.NewForConfigOrDie(cfg)
 	code := m.Run()
 	if err := testEnv.Stop(); err != nil {
@@ -78,23 +87,23 @@ func kubeconfigFor(t *testing.T, user string) string {
 func grantRead(t *testing.T, user, ns string, resources ...string) {
 	t.Helper()
 	ctx := context.Background()
-	name := "diff-read-" + user + "-" + ns
+	meta := metav1.ObjectMeta{GenerateName: "diff-read-"}
 	rules := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: resources, Verbs: []string{"get", "list"}}}
 	subjects := []rbacv1.Subject{{Kind: rbacv1.UserKind, Name: user, APIGroup: rbacv1.GroupName}}
 	var err error
 	if ns == "" {
-		if _, err = admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
-			ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}, metav1.CreateOptions{}); err == nil {
+		var role *rbacv1.ClusterRole
+		if role, err = admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: meta, Rules: rules}, metav1.CreateOptions{}); err == nil {
 			_, err = admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-				ObjectMeta: metav1.ObjectMeta{Name: name}, Subjects: subjects,
-				RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name}}, metav1.CreateOptions{})
+				ObjectMeta: meta, Subjects: subjects,
+				RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name}}, metav1.CreateOptions{})
 		}
 	} else {
-		if _, err = admin.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{
-			ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}, metav1.CreateOptions{}); err == nil {
+		var role *rbacv1.Role
+		if role, err = admin.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: meta, Rules: rules}, metav1.CreateOptions{}); err == nil {
 			_, err = admin.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{
-				ObjectMeta: metav1.ObjectMeta{Name: name}, Subjects: subjects,
-				RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name}}, metav1.CreateOptions{})
+				ObjectMeta: meta, Subjects: subjects,
+				RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name}}, metav1.CreateOptions{})
 		}
 	}
 	if err != nil {
@@ -362,5 +371,102 @@ current-context: c
 				}
 			}
 		})
+	}
+}
+
+// Issue 8: `diff` predicts the controller. On Endpoints of every kind of
+// case, the controller started after a diff writes exactly the Endpoints the
+// diff named, in the way it named (create, update, delete), and leaves every
+// other one as it was, the take-over ones included; a diff afterwards finds
+// nothing to change.
+func TestDiffPredictsTheController(t *testing.T) {
+	ns := newNamespace(t)
+	web := map[string]string{"app": "web"}
+	kcm := map[string]string{"app": "kcm"}
+	a := createPod(t, ns, "a", web, "10.0.0.1", true)
+	b := createPod(t, ns, "b", web, "10.0.0.2", false)
+	c := createPod(t, ns, "c", kcm, "10.0.1.1", true)
+	http := []corev1.EndpointPort{{Name: "http", Port: 8080, Protocol: corev1.ProtocolTCP}}
+	createService(t, ns, "web", web) // b is listed as ready: update
+	createEndpoints(t, ns, "web", "endpoint-controller",
+		corev1.EndpointSubset{Addresses: []corev1.EndpointAddress{address(a), address(b)}, Ports: http})
+	createService(t, ns, "kcm", kcm) // label only
+	createEndpoints(t, ns, "kcm", "endpoint-controller",
+		corev1.EndpointSubset{Addresses: []corev1.EndpointAddress{address(c)}, Ports: http})
+	createService(t, ns, "missing", kcm) // create
+	createService(t, ns, "nomatch", map[string]string{"app": "none"})
+	createEndpoints(t, ns, "nomatch", "endpoints-controller.kube-endpoints.io")
+	createService(t, ns, "manual", nil)
+	createEndpoints(t, ns, "manual", "", corev1.EndpointSubset{Addresses: []corev1.EndpointAddress{{IP: "192.0.2.1"}}, Ports: http})
+	createService(t, ns, "external", nil, func(s *corev1.Service) { // managed Endpoints: delete
+		s.Spec.Type, s.Spec.ExternalName, s.Spec.Ports = corev1.ServiceTypeExternalName, "example.com", nil
+	})
+	createEndpoints(t, ns, "external", "endpoint-controller",
+		corev1.EndpointSubset{Addresses: []corev1.EndpointAddress{address(c)}, Ports: http})
+	createEndpoints(t, ns, "orphan", "", corev1.EndpointSubset{Addresses: []corev1.EndpointAddress{{IP: "192.0.2.9"}}, Ports: http})
+	before := endpointsVersions(t, ns)
+
+	kubeconfig := kubeconfigFor(t, "diff-admin")
+	grantRead(t, "diff-admin", "", "services", "endpoints", "pods")
+	args := []string{"--kubeconfig", kubeconfig, "--namespaces", ns, "-o", "json"}
+	run := runDiffCmd(t, args...)
+	var report clusterdiff.Report
+	if err := json.Unmarshal([]byte(run.stdout), &report); run.code != 1 || err != nil {
+		t.Fatalf("diff: exit %d (want 1), %v\n%s%s", run.code, err, run.stdout, run.stderr)
+	}
+	predicted := map[string]clusterdiff.Action{}
+	for _, d := range report.Differences {
+		predicted[d.Name] = d.Action
+	}
+	want := map[string]clusterdiff.Action{
+		"web": clusterdiff.ActionUpdate, "missing": clusterdiff.ActionCreate,
+		"external": clusterdiff.ActionDelete, "orphan": clusterdiff.ActionDelete,
+	}
+	if !reflect.DeepEqual(predicted, want) {
+		t.Fatalf("diff predicted %v, want %v", predicted, want)
+	}
+
+	opts := app.DefaultOptions()
+	opts.Namespaces, opts.MetricsAddr, opts.ProbeAddr, opts.SkipNameValidation = ns, "0", "0", true
+	mgr, err := app.NewManager(restConfig, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Manager: %v", err)
+		}
+	}()
+	err = wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 30*time.Second, true,
+		func(context.Context) (bool, error) {
+			run = runDiffCmd(t, args...)
+			return run.code == 0, nil
+		})
+	if err != nil {
+		t.Fatalf("Waiting for diff to find nothing to change once the controller runs: %v\nlast run: exit %d\n%s%s",
+			err, run.code, run.stdout, run.stderr)
+	}
+
+	after := endpointsVersions(t, ns)
+	for name, rv := range before {
+		switch action, written := predicted[name]; {
+		case action == clusterdiff.ActionDelete:
+			if _, ok := after[name]; ok {
+				t.Errorf("Endpoints %s: predicted deleted, still there", name)
+			}
+		case written:
+			if after[name] == rv {
+				t.Errorf("Endpoints %s: predicted %s, not written", name, action)
+			}
+		case after[name] != rv:
+			t.Errorf("Endpoints %s: not predicted, but written: resourceVersion %s, was %s", name, after[name], rv)
+		}
+	}
+	if _, ok := after["missing"]; !ok {
+		t.Error(`Endpoints "missing": predicted created, not there`)
 	}
 }
