@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -29,6 +30,9 @@ const (
 	ReasonFailedToCreateEndpoint = "FailedToCreateEndpoint"
 	// ReasonFailedToUpdateEndpoint: the API server refused to change the Endpoints.
 	ReasonFailedToUpdateEndpoint = "FailedToUpdateEndpoint"
+	// ReasonFailedToSyncEndpoints: the sync kept failing through the fast
+	// retries; it is retried slowly until it succeeds.
+	ReasonFailedToSyncEndpoints = "FailedToSyncEndpoints"
 	// ReasonInvalidEndpointAddress: Pods or ports were left out because the API
 	// server would reject them in an Endpoints object.
 	ReasonInvalidEndpointAddress = "InvalidEndpointAddress"
@@ -40,15 +44,30 @@ const (
 // the Service again.
 var errStaleCache = errors.New("endpoints cache is stale")
 
-// staleRetryDelay is how long a sync that met a stale cache waits. The event
-// of the write usually arrives first; this is the safety net.
-const staleRetryDelay = 100 * time.Millisecond
+// staleCacheError is an errStaleCache with how long to wait before retrying.
+type staleCacheError struct {
+	key        types.NamespacedName
+	version    string
+	retryAfter time.Duration
+}
 
-// maxRetries bounds the retries of one change. With the 5 ms doubling back-off
-// the 15th retry comes about 80 s after the first failure; a change that still
-// fails then is dropped until the next event for the Service, so that one
-// broken Service does not keep a worker busy forever (spec 8.4).
+func (e *staleCacheError) Error() string {
+	return fmt.Sprintf("%v: resourceVersion %s of %s was already replaced", errStaleCache, e.version, e.key)
+}
+
+func (e *staleCacheError) Is(target error) bool { return target == errStaleCache }
+
+// maxRetries is the number of fast retries of one change (spec 8.4): with the
+// 5 ms doubling back-off the 15th comes about 80 s after the first failure,
+// which rides out a brief API server or webhook hiccup. A Service whose sync
+// still fails then is retried every slowRetryPeriod until it succeeds: it is
+// never dropped, so an outage of minutes cannot leave Endpoints stale for
+// hours, and one broken Service costs one sync per period.
 const maxRetries = 15
+
+// slowRetryPeriod is the pace of retries after the fast ones (spec 8.4):
+// minutes, not hours; slower than the last fast retries.
+const slowRetryPeriod = 2 * time.Minute
 
 // EndpointsReconciler keeps the Endpoints of each Service with a selector in
 // line with the Service and its Pods. Requests are always the Service's
@@ -56,6 +75,9 @@ const maxRetries = 15
 type EndpointsReconciler struct {
 	// Client reads from the manager's cache and writes to the API server. Required.
 	Client client.Client
+	// APIReader reads from the API server, not the cache: after a conflict,
+	// the live Endpoints are read with it. Client when nil.
+	APIReader client.Reader
 	// Recorder emits Events on Services. Required.
 	Recorder events.EventRecorder
 	// Clock measures sync durations; the real clock when nil.
@@ -68,6 +90,10 @@ type EndpointsReconciler struct {
 	// ShadowSettle is how long, with DryRun, a difference must last before
 	// it is reported, so that another writer's lag is not; 0 reports at once.
 	ShadowSettle time.Duration
+	// WriteFence, when set, is asked before every write; an error refuses
+	// the write, uncounted: leader election sets it to refuse writes once
+	// the Lease is lost.
+	WriteFence func() error
 	// ServiceSelector limits the Services managed; all Services when nil.
 	ServiceSelector labels.Selector
 	// BatchPeriod delays Pod-triggered syncs to merge bursts of Pod changes.
@@ -100,7 +126,11 @@ type EndpointsReconciler struct {
 	// reported holds, per Service, the invalid exclusions last reported in an
 	// event, so that an event is raised when they change, not on every sync.
 	reported sync.Map
-	// failures counts consecutive failed syncs per Service (spec 8.4).
+	// verified holds the Services whose live Endpoints this process has read
+	// (see converge).
+	verified sync.Map
+	// failures counts consecutive failed syncs per Service (spec 8.4); a
+	// Service in it counts in the servicesFailing gauge.
 	failuresMu sync.Mutex
 	failures   map[types.NamespacedName]int
 }
@@ -109,25 +139,36 @@ type EndpointsReconciler struct {
 func (r *EndpointsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	start := r.Clock.Now()
 	result, err := r.sync(ctx, req.NamespacedName)
-	if errors.Is(err, errStaleCache) {
-		// Not a failure: retry shortly without an error log and without
-		// spending one of the Service's retries.
-		log.FromContext(ctx).V(4).Info("Waiting for the cache to show the last write", "reason", err.Error())
+	var stale *staleCacheError
+	if errors.As(err, &stale) {
+		// Not a failure: retry after a bounded back-off, without an error log
+		// and without spending one of the Service's retries.
+		log.FromContext(ctx).V(4).Info("Waiting for the cache to show the last write", "reason", err.Error(), "retryAfter", stale.retryAfter)
 		syncsTotal.WithLabelValues(resultStale).Inc()
-		return ctrl.Result{RequeueAfter: staleRetryDelay}, nil
+		return ctrl.Result{RequeueAfter: stale.retryAfter}, nil
 	}
+	var res ctrl.Result
+	syncErr := err
 	if err != nil {
 		result = resultError
-		if r.giveUp(req.NamespacedName) {
-			log.FromContext(ctx).Error(err, "Dropping Service out of the queue after repeated failures", "retries", maxRetries)
-			result, err = resultDropped, nil
+		if failures := r.failed(req.NamespacedName); failures > maxRetries {
+			// Spec 8.4: past the fast retries, retry slowly until it works.
+			logger := log.FromContext(ctx)
+			logger.Error(err, "Sync keeps failing, retrying slowly", "failures", failures, "retryAfter", slowRetryPeriod)
+			if failures == maxRetries+1 {
+				r.reportFailing(ctx, req.NamespacedName, err)
+			}
+			res, err = ctrl.Result{RequeueAfter: slowRetryPeriod}, nil
 		}
 	} else {
 		r.succeeded(req.NamespacedName)
 	}
 	syncsTotal.WithLabelValues(result).Inc()
 	syncDuration.WithLabelValues(result).Observe(r.Clock.Since(start).Seconds())
-	return ctrl.Result{RequeueAfter: r.shadow.afterSync(req.NamespacedName, err)}, err
+	if res.RequeueAfter == 0 {
+		res.RequeueAfter = r.shadow.afterSync(req.NamespacedName, syncErr)
+	}
+	return res, err
 }
 
 // sync reads the Service, its Pods and its Endpoints from the cache, computes
@@ -158,25 +199,106 @@ func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName
 		return resultSkipped, nil
 	}
 
-	pods, err := r.reader.pods(ctx, key.Namespace, svc.Spec.Selector)
-	if err != nil {
-		return "", err
-	}
-	triggerTime := r.triggers.Observe(svc, pods)
-	res := endpoints.Compute(svc, pods)
-
+	// Spec 8.5: check staleness before computing anything.
 	current, err := r.reader.endpoints(ctx, key)
 	if err != nil {
 		return "", err
 	}
-	if current != nil && r.stale.isStale(current) {
-		return "", fmt.Errorf("%w: resourceVersion %s of %s was already replaced", errStaleCache, current.ResourceVersion, key)
+	if current != nil {
+		if wait, stale := r.stale.check(current); stale {
+			return "", &staleCacheError{key: key, version: current.ResourceVersion, retryAfter: wait}
+		}
 	}
 
+	pods, err := r.reader.pods(ctx, key.Namespace, svc.Spec.Selector)
+	if err != nil {
+		return "", err
+	}
+	triggerTime, commitTriggers := r.triggers.Observe(svc, pods)
+	res := endpoints.Compute(svc, pods)
 	r.reportExcluded(ctx, svc, res.Excluded)
+
+	result, err := r.converge(ctx, svc, current, res, triggerTime)
+	if err == nil {
+		// Spec 7.3: the changes are published (or already were); a sync
+		// that failed leaves them to the one that will publish them.
+		commitTriggers()
+	}
+	return result, err
+}
+
+// converge writes the Endpoints that res publishes unless current, read from
+// the cache (nil when there are none), already shows them.
+//
+// The cache can be behind the API server: after a fail-over, the new
+// leader's informers may not show the last writes of the previous one yet
+// (its watches may still be reconnecting after an API server restart), and
+// another writer may have just changed the Endpoints. Writing from such a
+// cache fails with a conflict (409). So the first write of each Service by
+// this process is decided from the live Endpoints, read from the API server;
+// later writes start from the cache, which the stale guard keeps from being
+// older than what this process wrote or read. A conflict then costs one
+// extra round trip: the live Endpoints are read and the write is decided once
+// more from them. A second conflict is an error, retried with back-off: never
+// a spin.
+func (r *EndpointsReconciler) converge(ctx context.Context, svc *corev1.Service, current *corev1.Endpoints,
+	res endpoints.Result, triggerTime time.Time) (string, error) {
+	key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+	_, verified := r.verified.Load(key)
+	if verified {
+		result, err := r.writeIfNeeded(ctx, svc, current, res, triggerTime)
+		if !isConflict(err) {
+			return result, err
+		}
+		log.FromContext(ctx).V(2).Info("Conflict: reading the live Endpoints to decide once more", "reason", err.Error())
+	} else if current != nil && r.upToDate(svc, current, res, triggerTime) {
+		r.published.set(key, res)
+		return resultUnchanged, nil
+	}
+	result, err := r.writeFromLive(ctx, svc, current, res, triggerTime)
+	if verified || !isConflict(err) {
+		return result, err
+	}
+	// The write from the live Endpoints met another writer: once more.
+	log.FromContext(ctx).V(2).Info("Conflict: reading the live Endpoints to decide once more", "reason", err.Error())
+	return r.writeFromLive(ctx, svc, current, res, triggerTime)
+}
+
+// writeFromLive reads the live Endpoints from the API server and writes the
+// Endpoints that res publishes unless they already show them. current is
+// what the cache showed.
+func (r *EndpointsReconciler) writeFromLive(ctx context.Context, svc *corev1.Service, current *corev1.Endpoints,
+	res endpoints.Result, triggerTime time.Time) (string, error) {
+	key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+	live := &corev1.Endpoints{}
+	if err := r.APIReader.Get(ctx, key, live); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return "", fmt.Errorf("getting live Endpoints %s: %w", key, err)
+		}
+		live = nil
+	}
+	r.verified.Store(key, struct{}{})
+	if current != nil && live != nil && newer(live.ResourceVersion, current.ResourceVersion) {
+		// The cache is behind: it must not be synced from until it shows
+		// the live version.
+		r.stale.replaced(current, live.ResourceVersion)
+	}
+	return r.writeIfNeeded(ctx, svc, live, res, triggerTime)
+}
+
+// upToDate reports whether current already publishes res.
+func (r *EndpointsReconciler) upToDate(svc *corev1.Service, current *corev1.Endpoints, res endpoints.Result, triggerTime time.Time) bool {
+	return endpoints.UpToDate(current, endpoints.Desired(svc, current, res, triggerTime), r.foreignLabels(current))
+}
+
+// writeIfNeeded writes the Endpoints that res publishes unless current
+// already shows them.
+func (r *EndpointsReconciler) writeIfNeeded(ctx context.Context, svc *corev1.Service, current *corev1.Endpoints,
+	res endpoints.Result, triggerTime time.Time) (string, error) {
+	key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
 	desired := endpoints.Desired(svc, current, res, triggerTime)
 	if current != nil && endpoints.UpToDate(current, desired, r.foreignLabels(current)) {
-		logger.V(5).Info("Endpoints are up to date", "ready", res.Ready, "notReady", res.NotReady)
+		log.FromContext(ctx).V(5).Info("Endpoints are up to date", "ready", res.Ready, "notReady", res.NotReady)
 		r.published.set(key, res)
 		return resultUnchanged, nil
 	}
@@ -194,6 +316,7 @@ func (r *EndpointsReconciler) deleteEndpoints(ctx context.Context, key types.Nam
 	if serviceGone {
 		r.triggers.Forget(key)
 		r.stale.forget(key)
+		r.verified.Delete(key)
 	}
 	r.published.forget(key)
 	r.reported.Delete(key)
@@ -276,23 +399,36 @@ func (r *EndpointsReconciler) reportExcluded(ctx context.Context, svc *corev1.Se
 	r.Recorder.Eventf(svc, nil, corev1.EventTypeWarning, ReasonInvalidEndpointAddress, "Sync", "%s", msg)
 }
 
-// giveUp counts a failure of key and reports whether it has been retried
-// maxRetries times already.
-func (r *EndpointsReconciler) giveUp(key types.NamespacedName) bool {
+// failed counts a failed sync of key and returns how many in a row failed.
+func (r *EndpointsReconciler) failed(key types.NamespacedName) int {
 	r.failuresMu.Lock()
 	defer r.failuresMu.Unlock()
-	r.failures[key]++
-	if r.failures[key] > maxRetries {
-		delete(r.failures, key)
-		return true
+	if r.failures[key] == 0 {
+		servicesFailing.Inc()
 	}
-	return false
+	r.failures[key]++
+	return r.failures[key]
 }
 
+// succeeded records that key's last sync succeeded.
 func (r *EndpointsReconciler) succeeded(key types.NamespacedName) {
 	r.failuresMu.Lock()
-	delete(r.failures, key)
-	r.failuresMu.Unlock()
+	defer r.failuresMu.Unlock()
+	if _, found := r.failures[key]; found {
+		delete(r.failures, key)
+		servicesFailing.Dec()
+	}
+}
+
+// reportFailing raises a Warning event on the Service whose sync has failed
+// through all the fast retries, when it still exists.
+func (r *EndpointsReconciler) reportFailing(ctx context.Context, key types.NamespacedName, err error) {
+	svc := &corev1.Service{}
+	if r.Client.Get(ctx, key, svc) != nil {
+		return
+	}
+	r.Recorder.Eventf(svc, nil, corev1.EventTypeWarning, ReasonFailedToSyncEndpoints, "Sync",
+		"Endpoints still not in sync after %d retries, retrying every %s: %v", maxRetries, slowRetryPeriod, err)
 }
 
 // init fills in defaults and checks the required fields.
@@ -327,5 +463,8 @@ func (r *EndpointsReconciler) init() error {
 	r.published = newPublishedState()
 	r.shadow = newShadowState(r.ShadowSettle, r.Clock)
 	r.failures = make(map[types.NamespacedName]int)
+	if r.APIReader == nil {
+		r.APIReader = r.Client
+	}
 	return errors.Join(errs...)
 }

@@ -17,7 +17,7 @@ const (
 	resultUpdated   = "updated"
 	resultDeleted   = "deleted"
 	resultSkipped   = "skipped" // not managed: selectorless, ExternalName, filtered out, or nothing to delete
-	resultDropped   = "dropped" // a create refused because the namespace is terminating, or retries exhausted
+	resultDropped   = "dropped" // a create refused because the namespace is terminating
 	resultError     = "error"
 	resultStale     = "stale_cache" // the cache did not show the last write yet; retried shortly
 )
@@ -42,6 +42,20 @@ var (
 		Name: "endpoints_controller_writes_total",
 		Help: "Endpoints writes sent to the API server, by method (create, update, patch, apply, delete) and dry_run (true, false).",
 	}, []string{"method", "dry_run"})
+
+	// conflictsTotal counts writes refused with a conflict (HTTP 409), by
+	// method: create, update, patch (see writesTotal).
+	conflictsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "endpoints_controller_write_conflicts_total",
+		Help: "Endpoints writes refused with a conflict (409), by method (create, update, patch); each costs one read of the live Endpoints.",
+	}, []string{"method"})
+
+	// servicesFailing is the number of Services whose last sync failed; they
+	// are retried, fast then every few minutes, until a sync succeeds.
+	servicesFailing = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "endpoints_controller_services_failing",
+		Help: "Services whose last sync failed; they are retried until it succeeds.",
+	})
 
 	// excludedTotal counts Pods and ports left out of Endpoints because the API
 	// server would reject them, by reason (the endpoints.Reason values for
@@ -84,8 +98,8 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(syncsTotal, syncDuration, writesTotal, excludedTotal, addressesPublished, servicesTruncated,
-		shadowServicesDiffering, shadowDifferencesTotal)
+	ctrlmetrics.Registry.MustRegister(syncsTotal, syncDuration, writesTotal, conflictsTotal, servicesFailing, excludedTotal,
+		addressesPublished, servicesTruncated, shadowServicesDiffering, shadowDifferencesTotal)
 }
 
 // publishedState keeps, per Service, what its Endpoints publish, so that the

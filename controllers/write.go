@@ -66,6 +66,9 @@ func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, cu
 			method, desired = WritePatch, stripped
 		}
 	}
+	if err := r.fence(); err != nil {
+		return "", err
+	}
 	// Counted before it is sent: a test or an operator that sees the
 	// written object in the API also sees it counted.
 	writesTotal.WithLabelValues(string(method), dryRunLabel(r.DryRun)).Inc()
@@ -81,18 +84,7 @@ func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, cu
 		err = r.apply(ctx, desired)
 	}
 	if err != nil {
-		if create && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
-			// Spec 8.3: the namespace is going away; creates will keep failing.
-			logger.V(5).Info("Namespace is terminating, not creating Endpoints")
-			return resultDropped, nil
-		}
-		reason, verb := ReasonFailedToUpdateEndpoint, "update"
-		if create {
-			reason, verb = ReasonFailedToCreateEndpoint, "create"
-		}
-		r.Recorder.Eventf(svc, desired, corev1.EventTypeWarning, reason, "Sync",
-			"Failed to %s Endpoints %s/%s: %v", verb, svc.Namespace, svc.Name, err)
-		return "", fmt.Errorf("%s Endpoints %s/%s (%s): %w", strings.TrimSuffix(verb, "e")+"ing", svc.Namespace, svc.Name, method, err)
+		return r.writeFailed(ctx, svc, desired, method, create, err)
 	}
 	result, msg := resultUpdated, "Wrote Endpoints"
 	if create {
@@ -104,12 +96,55 @@ func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, cu
 	case !create && desired.ResourceVersion != current.ResourceVersion:
 		// Spec 8.5: until the cache shows a newer version than the one just
 		// replaced, syncing from it would act on stale data.
-		r.stale.replaced(current)
+		r.stale.replaced(current, desired.ResourceVersion)
 	}
 	ready, notReady := endpoints.CountAddresses(desired.Subsets)
 	logger.Info(msg, "action", result, "method", method, "endpoints", klog.KObj(desired),
 		"ready", ready, "notReady", notReady, "subsets", len(desired.Subsets))
 	return result, nil
+}
+
+// fence returns the error of WriteFence, nil when it has none.
+func (r *EndpointsReconciler) fence() error {
+	if r.WriteFence == nil {
+		return nil
+	}
+	if err := r.WriteFence(); err != nil {
+		return fmt.Errorf("refusing to write: %w", err)
+	}
+	return nil
+}
+
+// writeFailed handles a write refused by the API server: a create in a
+// terminating namespace is dropped (spec 8.3); a conflict is counted; any
+// other refusal raises a Warning event (spec 8.4). It returns the result and
+// the error of the sync.
+func (r *EndpointsReconciler) writeFailed(ctx context.Context, svc *corev1.Service, desired *corev1.Endpoints,
+	method WriteMethod, create bool, err error) (string, error) {
+	if create && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+		// Spec 8.3: the namespace is going away; creates will keep failing.
+		log.FromContext(ctx).V(5).Info("Namespace is terminating, not creating Endpoints")
+		return resultDropped, nil
+	}
+	reason, verb := ReasonFailedToUpdateEndpoint, "update"
+	if create {
+		reason, verb = ReasonFailedToCreateEndpoint, "create"
+	}
+	if isConflict(err) {
+		// Not for a user to act on: converge resolves it.
+		conflictsTotal.WithLabelValues(string(method)).Inc()
+	} else {
+		r.Recorder.Eventf(svc, desired, corev1.EventTypeWarning, reason, "Sync",
+			"Failed to %s Endpoints %s/%s: %v", verb, svc.Namespace, svc.Name, err)
+	}
+	return "", fmt.Errorf("%s Endpoints %s/%s (%s): %w", strings.TrimSuffix(verb, "e")+"ing", svc.Namespace, svc.Name, method, err)
+}
+
+// isConflict reports whether err is an HTTP 409 from a write: the cached
+// Endpoints were not the live ones (a stale resourceVersion, or a create of
+// Endpoints the cache did not show yet).
+func isConflict(err error) bool {
+	return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)
 }
 
 // apply writes desired with server-side apply: the subsets, the labels and
@@ -158,6 +193,9 @@ func (r *EndpointsReconciler) remove(ctx context.Context, ep *corev1.Endpoints) 
 	if r.DryRun {
 		opts = append(opts, client.DryRunAll)
 		r.shadow.differs(ctx, client.ObjectKeyFromObject(ep), ep, nil)
+	}
+	if err := r.fence(); err != nil {
+		return err
 	}
 	writesTotal.WithLabelValues("delete", dryRunLabel(r.DryRun)).Inc()
 	err := r.Client.Delete(ctx, ep, opts...)

@@ -18,8 +18,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -57,6 +60,10 @@ type Options struct {
 	KubeAPIBurst            int
 	// SkipNameValidation lets tests run several managers in one process; no flag.
 	SkipNameValidation bool
+	EnableHTTP2        bool
+	MetricsCertPath    string
+	MetricsCertName    string
+	MetricsCertKey     string
 }
 
 // DefaultConcurrentSyncs is the default number of workers. Measured against
@@ -83,6 +90,8 @@ func DefaultOptions() Options {
 		BurstWindow:             DefaultBurstWindow,
 		ShadowSettle:            controllers.DefaultShadowSettle,
 		GracefulShutdownTimeout: 30 * time.Second,
+		MetricsCertName:         "tls.crt",
+		MetricsCertKey:          "tls.key",
 	}
 }
 
@@ -128,9 +137,11 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 			"0 sets no client-side limit and leaves it to the API server's priority and fairness.")
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst,
 		"Requests allowed above --kube-api-qps in a burst; 0 means twice --kube-api-qps. Only used with --kube-api-qps.")
+	o.bindMetricsTLSFlags(fs)
 }
 
-// Validate checks the options.
+// Validate checks the options; each error names its flag. It needs no
+// connection: the binary calls it before anything connects.
 func (o *Options) Validate() error {
 	var errs []error
 	valid := false
@@ -149,27 +160,66 @@ func (o *Options) Validate() error {
 	if o.KubeAPIBurst < 0 {
 		errs = append(errs, fmt.Errorf("--kube-api-burst must not be negative, not %d", o.KubeAPIBurst))
 	}
-	if o.BurstWindow < 0 {
-		errs = append(errs, fmt.Errorf("--pod-burst-window must not be negative, not %s", o.BurstWindow))
-	}
-	if o.ShadowSettle < 0 {
-		errs = append(errs, fmt.Errorf("--shadow-settle-period must not be negative, not %s", o.ShadowSettle))
-	}
-	if o.BatchPeriod < 0 {
-		errs = append(errs, errors.New("--endpoint-updates-batch-period must not be negative"))
+	for _, d := range []struct {
+		flag  string
+		value time.Duration
+	}{
+		{"--endpoint-updates-batch-period", o.BatchPeriod},
+		{"--pod-burst-window", o.BurstWindow},
+		{"--shadow-settle-period", o.ShadowSettle},
+		{"--graceful-shutdown-timeout", o.GracefulShutdownTimeout},
+		{"--leader-elect-lease-duration", o.LeaseDuration},
+		{"--leader-elect-renew-deadline", o.RenewDeadline},
+		{"--leader-elect-retry-period", o.RetryPeriod},
+	} {
+		if d.value < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative, not %s", d.flag, d.value))
+		}
 	}
 	if _, err := labels.Parse(o.ServiceSelector); err != nil {
 		errs = append(errs, fmt.Errorf("--service-label-selector: %w", err))
 	}
-	if o.LeaderElect && (o.LeaseDuration <= o.RenewDeadline || o.RenewDeadline <= o.RetryPeriod || o.RetryPeriod <= 0) {
-		errs = append(errs, errors.New("leader election needs lease duration > renew deadline > retry period > 0"))
+	if o.Namespaces != "" {
+		for i, ns := range strings.Split(o.Namespaces, ",") {
+			// An empty entry would mean "all namespaces" to the cache.
+			if ns = strings.TrimSpace(ns); ns == "" {
+				errs = append(errs, fmt.Errorf("--namespaces: entry %d is empty (a stray comma?)", i+1))
+			} else if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+				errs = append(errs, fmt.Errorf("--namespaces: %q is not a valid namespace name: %s", ns, strings.Join(msgs, "; ")))
+			}
+		}
 	}
+	if ns := o.LeaderElectionNamespace; ns != "" {
+		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("--leader-election-namespace: %q is not a valid namespace name: %s", ns, strings.Join(msgs, "; ")))
+		}
+	}
+	if o.LeaderElect {
+		if o.LeaseDuration <= o.RenewDeadline {
+			errs = append(errs, fmt.Errorf("--leader-elect-lease-duration (%s) must be greater than --leader-elect-renew-deadline (%s)",
+				o.LeaseDuration, o.RenewDeadline))
+		}
+		if o.RenewDeadline <= o.RetryPeriod {
+			errs = append(errs, fmt.Errorf("--leader-elect-renew-deadline (%s) must be greater than --leader-elect-retry-period (%s)",
+				o.RenewDeadline, o.RetryPeriod))
+		}
+		if o.RetryPeriod <= 0 {
+			errs = append(errs, fmt.Errorf("--leader-elect-retry-period must be positive, not %s", o.RetryPeriod))
+		}
+	}
+	errs = append(errs, o.validateMetricsTLS()...)
 	return errors.Join(errs...)
 }
 
 // NewManager returns a manager with the Endpoints controller, probes and
 // metrics set up from o, connected through cfg.
 func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
+	return newManager(cfg, o, nil)
+}
+
+// newManager is NewManager; onLost is called when this replica, leader, finds
+// that it lost the Lease (see leaseGuard).
+func newManager(cfg *rest.Config, o Options, onLost func()) (ctrl.Manager, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
@@ -183,12 +233,23 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if o.MetricsSecure {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
+	certWatcher, err := o.metricsTLS(&metricsOpts)
+	if err != nil {
+		return nil, err
+	}
 	index := controllers.NewCacheIndex()
 	cacheOpts := cache.Options{ByObject: controllers.CacheByObject(controllers.WriteMethod(o.WriteMethod)), NewInformer: index.NewInformer}
 	if o.Namespaces != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range strings.Split(o.Namespaces, ",") {
 			cacheOpts.DefaultNamespaces[strings.TrimSpace(ns)] = cache.Config{}
+		}
+	}
+	var guard *leaseGuard
+	if o.LeaderElect {
+		guard, err = newLeaseGuard(cfg, leaderElectionNamespace(o.LeaderElectionNamespace), o.RenewDeadline, onLost)
+		if err != nil {
+			return nil, err
 		}
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
@@ -200,10 +261,12 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		LeaderElectionID:              LeaderElectionID,
 		LeaderElectionNamespace:       leaderElectionNamespace(o.LeaderElectionNamespace),
 		LeaderElectionReleaseOnCancel: true,
-		LeaseDuration:                 ptr.To(o.LeaseDuration),
-		RenewDeadline:                 ptr.To(o.RenewDeadline),
-		RetryPeriod:                   ptr.To(o.RetryPeriod),
-		GracefulShutdownTimeout:       ptr.To(o.GracefulShutdownTimeout),
+		// A nil *leaseGuard must not become a non-nil interface.
+		LeaderElectionResourceLockInterface: lockOrNil(guard),
+		LeaseDuration:                       ptr.To(o.LeaseDuration),
+		RenewDeadline:                       ptr.To(o.RenewDeadline),
+		RetryPeriod:                         ptr.To(o.RetryPeriod),
+		GracefulShutdownTimeout:             ptr.To(o.GracefulShutdownTimeout),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
@@ -213,8 +276,16 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if o.ServiceSelector != "" {
 		selector, _ = labels.Parse(o.ServiceSelector) // validated above
 	}
+	var fence func() error
+	if guard != nil {
+		fence = guard.fence
+		var recorder events.EventRecorder = mgr.GetEventRecorder("leader-election")
+		guard.recorder.Store(&recorder)
+	}
 	r := &controllers.EndpointsReconciler{
 		Client:                  mgr.GetClient(),
+		WriteFence:              fence,
+		APIReader:               mgr.GetAPIReader(),
 		Recorder:                mgr.GetEventRecorder(controllers.FieldManager),
 		WriteMethod:             controllers.WriteMethod(o.WriteMethod),
 		DryRun:                  o.DryRun,
@@ -230,6 +301,11 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, fmt.Errorf("setting up the Endpoints controller: %w", err)
 	}
 
+	if certWatcher != nil {
+		if err := mgr.Add(certWatcher); err != nil {
+			return nil, fmt.Errorf("adding the metrics certificate watcher: %w", err)
+		}
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("adding health check: %w", err)
 	}
@@ -265,16 +341,33 @@ func clientConfig(cfg *rest.Config, o Options) *rest.Config {
 	return cfg
 }
 
-// Run runs the controller until ctx is done.
+// Run runs the controller until ctx is done. It returns ErrLeaseLost when
+// this replica led and lost the Lease: the caller must exit non-zero.
 func Run(ctx context.Context, cfg *rest.Config, o Options) error {
-	mgr, err := NewManager(cfg, o)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	mgr, err := newManager(cfg, o, func() { cancel(ErrLeaseLost) })
 	if err != nil {
 		return err
 	}
 	log.FromContext(ctx).Info("Starting endpoints-controller", "writeMethod", o.WriteMethod, "dryRun", o.DryRun,
 		"leaderElect", o.LeaderElect, "concurrentSyncs", o.ConcurrentSyncs, "batchPeriod", o.BatchPeriod, "podBurstWindow", o.BurstWindow,
 		"serviceSelector", o.ServiceSelector, "namespaces", o.Namespaces)
-	return mgr.Start(ctx)
+	if err := mgr.Start(ctx); err != nil {
+		return err
+	}
+	if cause := context.Cause(ctx); errors.Is(cause, ErrLeaseLost) {
+		return cause
+	}
+	return nil
+}
+
+// lockOrNil returns g as a resource lock, nil when g is nil.
+func lockOrNil(g *leaseGuard) resourcelock.Interface {
+	if g == nil {
+		return nil
+	}
+	return g
 }
 
 // cacheSyncedCheck is ready once the informers have synced, on leaders and

@@ -23,6 +23,7 @@ func TestFlagsSetOptions(t *testing.T) {
 		"--health-probe-bind-address=0", "--service-label-selector=endpoints=managed", "--namespaces=a,b",
 		"--graceful-shutdown-timeout=5s", "--pod-burst-window=300ms", "--kube-api-qps=50", "--kube-api-burst=80",
 		"--shadow-settle-period=3s",
+		"--enable-http2", "--metrics-cert-path=/certs", "--metrics-cert-name=c.pem", "--metrics-cert-key=k.pem",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -33,10 +34,12 @@ func TestFlagsSetOptions(t *testing.T) {
 		WriteMethod: "apply", DryRun: true, ConcurrentSyncs: 7, BatchPeriod: 2 * time.Second,
 		ServiceSelector: "endpoints=managed", Namespaces: "a,b", GracefulShutdownTimeout: 5 * time.Second,
 		BurstWindow: 300 * time.Millisecond, KubeAPIQPS: 50, KubeAPIBurst: 80, ShadowSettle: 3 * time.Second,
+		EnableHTTP2: true, MetricsCertPath: "/certs", MetricsCertName: "c.pem", MetricsCertKey: "k.pem",
 	}
 	if opts != want {
 		t.Errorf("options = %+v\nwant %+v", opts, want)
 	}
+	opts.MetricsSecure = true // a certificate needs HTTPS
 	if err := opts.Validate(); err != nil {
 		t.Errorf("Validate() = %v, want nil", err)
 	}
@@ -66,7 +69,20 @@ func TestValidateRejects(t *testing.T) {
 	}{
 		{"unknown write method", func(o *Options) { o.WriteMethod = "replace" }, "--write-method must be one of"},
 		{"no workers", func(o *Options) { o.ConcurrentSyncs = 0 }, "--concurrent-syncs must be at least 1"},
-		{"negative batch period", func(o *Options) { o.BatchPeriod = -time.Second }, "must not be negative"},
+		{"negative batch period", func(o *Options) { o.BatchPeriod = -time.Second }, "--endpoint-updates-batch-period must not be negative"},
+		{"negative graceful shutdown", func(o *Options) { o.GracefulShutdownTimeout = -time.Second }, "--graceful-shutdown-timeout must not be negative"},
+		{"negative lease duration", func(o *Options) { o.LeaseDuration = -time.Second }, "--leader-elect-lease-duration must not be negative"},
+		{"negative renew deadline", func(o *Options) { o.RenewDeadline = -time.Second }, "--leader-elect-renew-deadline must not be negative"},
+		{"negative retry period", func(o *Options) { o.RetryPeriod = -time.Second }, "--leader-elect-retry-period must not be negative"},
+		{"namespaces with a stray comma", func(o *Options) { o.Namespaces = "a," }, "--namespaces: entry 2 is empty"},
+		{"namespaces with an empty entry", func(o *Options) { o.Namespaces = "a,,b" }, "--namespaces: entry 2 is empty"},
+		{"namespaces with a blank entry", func(o *Options) { o.Namespaces = " ,a" }, "--namespaces: entry 1 is empty"},
+		{"namespace with capitals", func(o *Options) { o.Namespaces = "a,Prod" }, `--namespaces: "Prod" is not a valid namespace name`},
+		{"namespace with a slash", func(o *Options) { o.Namespaces = "team/a" }, `--namespaces: "team/a" is not a valid namespace name`},
+		{"namespace too long", func(o *Options) { o.Namespaces = strings.Repeat("a", 64) }, "--namespaces:"},
+		{"leader election namespace", func(o *Options) { o.LeaderElectionNamespace = "kube_system" }, "--leader-election-namespace:"},
+		{"metrics certificate over plain HTTP", func(o *Options) { o.MetricsCertPath, o.MetricsSecure = "/certs", false }, "--metrics-cert-path needs --metrics-secure"},
+		{"metrics certificate without a file name", func(o *Options) { o.MetricsCertPath, o.MetricsCertName = "/certs", "" }, "--metrics-cert-name must not be empty"},
 		{"bad selector", func(o *Options) { o.ServiceSelector = "a in (b" }, "--service-label-selector"},
 		{"negative burst window", func(o *Options) { o.BurstWindow = -time.Second }, "--pod-burst-window must not be negative"},
 		{"negative shadow settle period", func(o *Options) { o.ShadowSettle = -time.Second }, "--shadow-settle-period must not be negative"},
@@ -74,10 +90,13 @@ func TestValidateRejects(t *testing.T) {
 		{"negative burst", func(o *Options) { o.KubeAPIBurst = -1 }, "--kube-api-burst must not be negative"},
 		{"renew deadline not below lease", func(o *Options) {
 			o.LeaderElect, o.LeaseDuration, o.RenewDeadline = true, 10*time.Second, 10*time.Second
-		}, "lease duration > renew deadline > retry period > 0"},
+		}, "--leader-elect-lease-duration (10s) must be greater than --leader-elect-renew-deadline (10s)"},
 		{"retry period not below renew deadline", func(o *Options) {
 			o.LeaderElect, o.RetryPeriod = true, o.RenewDeadline
-		}, "lease duration > renew deadline > retry period > 0"},
+		}, "--leader-elect-renew-deadline (10s) must be greater than --leader-elect-retry-period (10s)"},
+		{"zero retry period", func(o *Options) {
+			o.LeaderElect, o.RetryPeriod = true, 0
+		}, "--leader-elect-retry-period must be positive"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := DefaultOptions()

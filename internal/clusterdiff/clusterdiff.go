@@ -253,7 +253,7 @@ func (r *Report) service(svc *corev1.Service, current *corev1.Endpoints, pods []
 	}
 	selected := selectPods(pods, svc.Spec.Selector)
 	// The first sync of a Service takes its creation time (spec 7.3).
-	trigger := triggers.Observe(svc, selected)
+	trigger, _ := triggers.Observe(svc, selected) // one look per Service: nothing to commit
 	desired := endpoints.Desired(svc, current, endpoints.Compute(svc, selected), trigger)
 	if current == nil || !endpoints.UpToDate(current, desired, nil) {
 		return r.add(current, desired)

@@ -30,12 +30,15 @@ func NewTriggerTimeTracker() *TriggerTimeTracker {
 	return &TriggerTimeTracker{states: make(map[types.NamespacedName]triggerState)}
 }
 
-// Observe records the state of svc and its pods and returns the trigger time
-// for this sync: the Service's creation time on its first sync since start;
-// afterwards the earliest trigger time that changed since the previous sync
-// (a Pod's Ready lastTransitionTime, or the Service's creation time), or zero
-// when none did.
-func (t *TriggerTimeTracker) Observe(svc *corev1.Service, pods []*corev1.Pod) time.Time {
+// Observe returns the trigger time for a sync of svc with pods: the
+// Service's creation time on its first sync since start; afterwards the
+// earliest trigger time that changed since the last committed sync (a Pod's
+// Ready lastTransitionTime, or the Service's creation time), or zero when
+// none did. Nothing is recorded until commit is called: a sync that did not
+// publish (its write failed, or the cache was stale) leaves the changes
+// pending, so that the sync that finally publishes them reports their time
+// (spec 7.3, 8.5).
+func (t *TriggerTimeTracker) Observe(svc *corev1.Service, pods []*corev1.Pod) (at time.Time, commit func()) {
 	key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
 	t.mu.Lock()
 	prev, known := t.states[key]
@@ -64,13 +67,15 @@ func (t *TriggerTimeTracker) Observe(svc *corev1.Service, pods []*corev1.Pod) ti
 	}
 	consider(next.service, prev.service)
 
-	t.mu.Lock()
-	t.states[key] = next
-	t.mu.Unlock()
-	if !known {
-		return svc.CreationTimestamp.Time
+	commit = func() {
+		t.mu.Lock()
+		t.states[key] = next
+		t.mu.Unlock()
 	}
-	return earliest
+	if !known {
+		return svc.CreationTimestamp.Time, commit
+	}
+	return earliest, commit
 }
 
 // Forget drops what the tracker knows of a Service, once it is deleted.

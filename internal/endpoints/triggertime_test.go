@@ -23,12 +23,13 @@ func TestTriggerTimeTracker(t *testing.T) {
 	other.CreationTimestamp = metav1.NewTime(at(40))
 
 	// step is one sync: Observe(svc, pods) must return want; forget first
-	// calls Forget for svc.
+	// calls Forget for svc; uncommitted is a sync that did not publish.
 	type step struct {
-		svc    *corev1.Service
-		pods   []*corev1.Pod
-		forget bool
-		want   time.Time
+		svc         *corev1.Service
+		pods        []*corev1.Pod
+		forget      bool
+		uncommitted bool
+		want        time.Time
 	}
 	tests := []struct {
 		name  string
@@ -101,6 +102,17 @@ func TestTriggerTimeTracker(t *testing.T) {
 			},
 		},
 		{
+			name: "7.3, 8.5 a sync that did not publish leaves its changes to the next one",
+			steps: []step{
+				{svc: svc, pods: pods(readyPod("a", 1)), uncommitted: true, want: svcCreated},
+				{svc: svc, pods: pods(readyPod("a", 1)), want: svcCreated},
+				{svc: svc, pods: pods(readyPod("a", 1), readyPod("b", 5)), uncommitted: true, want: at(5)},
+				{svc: svc, pods: pods(readyPod("a", 1), readyPod("b", 6)), uncommitted: true, want: at(6)},
+				{svc: svc, pods: pods(readyPod("a", 7), readyPod("b", 6)), want: at(6)},
+				{svc: svc, pods: pods(readyPod("a", 7), readyPod("b", 6)), want: time.Time{}},
+			},
+		},
+		{
 			name: "7.3 Services are tracked independently",
 			steps: []step{
 				{svc: svc, pods: pods(readyPod("a", 1)), want: svcCreated},
@@ -116,8 +128,12 @@ func TestTriggerTimeTracker(t *testing.T) {
 				if s.forget {
 					tr.Forget(types.NamespacedName{Namespace: s.svc.Namespace, Name: s.svc.Name})
 				}
-				if got := tr.Observe(s.svc, s.pods); !got.Equal(s.want) {
+				got, commit := tr.Observe(s.svc, s.pods)
+				if !got.Equal(s.want) {
 					t.Errorf("step %d: Observe = %v, want %v", i, got, s.want)
+				}
+				if !s.uncommitted {
+					commit()
 				}
 			}
 		})
@@ -136,7 +152,8 @@ func TestTriggerTimeTrackerConcurrent(t *testing.T) {
 			svc := service(httpPort)
 			svc.Name = ipFor(i)
 			for range 50 {
-				tr.Observe(svc, pods(pod("a", "10.0.0.1", true)))
+				_, commit := tr.Observe(svc, pods(pod("a", "10.0.0.1", true)))
+				commit()
 			}
 			tr.Forget(types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name})
 		}()

@@ -25,12 +25,35 @@ type Cluster struct {
 }
 
 // Start starts a control plane from the binaries in assetsDir (etcd,
-// kube-apiserver) and writes its kubeconfig into dir.
-func Start(assetsDir, dir string) (*Cluster, error) {
+// kube-apiserver) and writes its kubeconfig into dir. apiServerArgs are added
+// to kube-apiserver's flags, e.g. "audit-log-path" to a path.
+//
+// The API server keeps its certificates in dir, so that RestartAPIServer
+// brings it back with the same serving CA, and it runs with
+// --shutdown-send-retry-after, so that a graceful stop with open watches
+// takes seconds instead of a minute.
+func Start(assetsDir, dir string, apiServerArgs ...map[string]string) (*Cluster, error) {
 	if assetsDir == "" {
 		return nil, fmt.Errorf("no control plane binaries: set KUBEBUILDER_ASSETS (make run and make test do)")
 	}
+	// Fresh certificates for each control plane: envtest keeps the CA of
+	// certificates it generated in memory only.
+	certDir := filepath.Join(dir, "apiserver-certs")
+	if err := os.RemoveAll(certDir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(certDir, 0o700); err != nil {
+		return nil, err
+	}
 	env := &envtest.Environment{BinaryAssetsDirectory: assetsDir}
+	apiServer := env.ControlPlane.GetAPIServer()
+	apiServer.CertDir = certDir
+	apiServer.Configure().Set("shutdown-send-retry-after", "true")
+	for _, args := range apiServerArgs {
+		for k, v := range args {
+			apiServer.Configure().Set(k, v)
+		}
+	}
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting local control plane from %s: %w", assetsDir, err)
@@ -56,6 +79,19 @@ func Start(assetsDir, dir string) (*Cluster, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// RestartAPIServer stops kube-apiserver gracefully and starts it again on
+// the same port, etcd and certificates; clients keep working once it is back.
+func (c *Cluster) RestartAPIServer() error {
+	apiServer := c.env.ControlPlane.GetAPIServer()
+	if err := apiServer.Stop(); err != nil {
+		return fmt.Errorf("stopping kube-apiserver: %w", err)
+	}
+	if err := apiServer.Start(); err != nil {
+		return fmt.Errorf("starting kube-apiserver again: %w", err)
+	}
+	return nil
 }
 
 // Stop stops the control plane and removes its data.

@@ -69,6 +69,11 @@ func TestServiceAccountPermissions(t *testing.T) {
 		{Namespace: app, Verb: "delete", Resource: "pods"},
 		{Namespace: app, Verb: "create", Group: "discovery.k8s.io", Resource: "endpointslices"},
 		{Namespace: "kube-system", Verb: "update", Group: "coordination.k8s.io", Resource: "leases"},
+		// Leader election needs no more than get, create and update.
+		{Namespace: ns, Verb: "list", Group: "coordination.k8s.io", Resource: "leases"},
+		{Namespace: ns, Verb: "watch", Group: "coordination.k8s.io", Resource: "leases"},
+		{Namespace: ns, Verb: "patch", Group: "coordination.k8s.io", Resource: "leases"},
+		{Namespace: ns, Verb: "delete", Group: "coordination.k8s.io", Resource: "leases"},
 		{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings"},
 	}
 

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -24,12 +25,15 @@ const monitorInterval = 200 * time.Millisecond
 // replica stopping with SIGTERM stops serving metrics before it releases the
 // Lease. A replica that cannot be scraped (not up yet, or gone) is skipped.
 type writeMonitor struct {
-	replicas []*replica
-	stop     chan struct{}
-	done     chan struct{}
-	reported sync.Once
+	// minRounds is the fewest scrape rounds that show the monitor watched
+	// the run; minMonitorRounds unless the test sets it before report.
+	minRounds int
+	stop      chan struct{}
+	done      chan struct{}
+	reported  sync.Once
 
 	mu         sync.Mutex
+	replicas   []*replica
 	rounds     int
 	violations []string
 	claims     []string // rounds in which two replicas reported themselves leader
@@ -38,7 +42,7 @@ type writeMonitor struct {
 // startWriteMonitor scrapes the replicas once for a baseline and goes on
 // scraping them in the background.
 func startWriteMonitor(replicas []*replica) *writeMonitor {
-	m := &writeMonitor{replicas: replicas, stop: make(chan struct{}), done: make(chan struct{})}
+	m := &writeMonitor{replicas: replicas, minRounds: minMonitorRounds, stop: make(chan struct{}), done: make(chan struct{})}
 	prev := make(map[*replica]float64)
 	m.round(prev)
 	go m.run(prev)
@@ -63,7 +67,10 @@ func (m *writeMonitor) run(prev map[*replica]float64) {
 // in the previous round, which it updates.
 func (m *writeMonitor) round(prev map[*replica]float64) {
 	var wrote, leaders []string
-	for _, r := range m.replicas {
+	m.mu.Lock()
+	replicas := slices.Clone(m.replicas)
+	m.mu.Unlock()
+	for _, r := range replicas {
 		s, err := r.scrape()
 		if err != nil {
 			continue
@@ -88,6 +95,14 @@ func (m *writeMonitor) round(prev map[*replica]float64) {
 	m.mu.Lock()
 	m.rounds++
 	m.mu.Unlock()
+}
+
+// add watches r too, from the next round on: a replica started during the
+// run (one restarted after it was killed).
+func (m *writeMonitor) add(r *replica) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.replicas = append(m.replicas, r)
 }
 
 // sync waits until a whole scrape round has run after the call, so that the
@@ -127,8 +142,8 @@ func (m *writeMonitor) report(t *testing.T) {
 		for _, c := range m.claims {
 			t.Logf("Note: %s", c)
 		}
-		if m.rounds < minMonitorRounds && !t.Failed() {
-			t.Errorf("The write monitor completed %d scrape rounds, want at least %d", m.rounds, minMonitorRounds)
+		if m.rounds < m.minRounds && !t.Failed() {
+			t.Errorf("The write monitor completed %d scrape rounds, want at least %d", m.rounds, m.minRounds)
 		}
 		t.Logf("Write monitor: %d scrape rounds, %d violations", m.rounds, len(m.violations))
 	})
