@@ -349,14 +349,9 @@ func (r *EndpointsReconciler) deleteEndpoints(ctx context.Context, key types.Nam
 }
 
 // foreignLabels tells UpToDate which labels of current belong to other field
-// managers. Only server-side apply leaves such labels in place; the full
-// writes replace all labels, so nothing is foreign for them.
+// managers (see ForeignLabels).
 func (r *EndpointsReconciler) foreignLabels(current *corev1.Endpoints) func(string) bool {
-	if r.WriteMethod != WriteApply {
-		return nil
-	}
-	owned := labelsOwnedByUs(current)
-	return func(key string) bool { return !owned[key] }
+	return ForeignLabels(r.WriteMethod, current)
 }
 
 // reportExcluded raises one Warning event for the Pods and ports left out

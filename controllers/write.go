@@ -268,6 +268,19 @@ func isOurApply(mf *metav1.ManagedFieldsEntry) bool {
 	return mf.Manager == FieldManager && mf.Operation == metav1.ManagedFieldsOperationApply
 }
 
+// ForeignLabels returns the foreign argument of endpoints.UpToDate for
+// Endpoints current written with method: which of its labels belong to other
+// field managers. Only server-side apply leaves such labels in place; the
+// full writes replace all labels, so nothing is foreign for them (nil).
+// current must still hold its managed fields.
+func ForeignLabels(method WriteMethod, current *corev1.Endpoints) func(string) bool {
+	if method != WriteApply {
+		return nil
+	}
+	owned := labelsOwnedByUs(current)
+	return func(key string) bool { return !owned[key] }
+}
+
 // labelsOwnedByUs returns the label keys that this controller owns through
 // server-side apply, read from ep's managed fields.
 func labelsOwnedByUs(ep *corev1.Endpoints) map[string]bool {

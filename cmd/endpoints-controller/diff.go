@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kube-endpoints/endpoints-controller/controllers"
 	"github.com/kube-endpoints/endpoints-controller/internal/clusterdiff"
 )
 
@@ -26,6 +28,55 @@ const (
 	diffChanges  = 1
 	diffError    = 2
 )
+
+// diffFlags are the flags of the diff subcommand.
+type diffFlags struct {
+	kubeconfig, context, namespaces, selector, method, output, colour string
+	pageSize                                                          int64
+	timeout                                                           time.Duration
+}
+
+func (f *diffFlags) bind(fs *flag.FlagSet) {
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "Path of the kubeconfig; $KUBECONFIG or ~/.kube/config when empty, else in-cluster.")
+	fs.StringVar(&f.context, "context", "", "Kubeconfig context to use; the current one when empty.")
+	fs.StringVar(&f.namespaces, "namespaces", "", "Comma-separated namespaces to compare, as the controller's flag; empty compares all.")
+	fs.StringVar(&f.selector, "service-label-selector", "",
+		"Compare only the Services whose labels match this selector, as the controller's flag; empty compares all.")
+	fs.StringVar(&f.method, "write-method", string(controllers.WriteUpdate),
+		"The controller's --write-method: with apply, labels that other field managers own are no difference.")
+	fs.StringVar(&f.output, "o", "text", "Output format: text (unified diffs and a summary line) or json.")
+	fs.StringVar(&f.colour, "color", "auto", "Colour the diff: auto (when stdout is a terminal and NO_COLOR is unset), always or never.")
+	fs.Int64Var(&f.pageSize, "page-size", clusterdiff.DefaultPageSize, "Objects per list request.")
+	fs.DurationVar(&f.timeout, "request-timeout", 30*time.Second, "Timeout of each API request.")
+}
+
+// options checks the flags and returns the comparison's options.
+func (f *diffFlags) options() (clusterdiff.Options, error) {
+	opts := clusterdiff.Options{PageSize: f.pageSize, WriteMethod: controllers.WriteMethod(f.method)}
+	switch {
+	case f.output != "text" && f.output != "json":
+		return opts, fmt.Errorf("-o must be text or json, not %q", f.output)
+	case f.colour != "auto" && f.colour != "always" && f.colour != "never":
+		return opts, fmt.Errorf("--color must be auto, always or never, not %q", f.colour)
+	case !slices.Contains(controllers.WriteMethods, opts.WriteMethod):
+		return opts, fmt.Errorf("--write-method must be one of %v, not %q", controllers.WriteMethods, f.method)
+	case f.pageSize < 1:
+		return opts, fmt.Errorf("--page-size must be at least 1, not %d", f.pageSize)
+	}
+	if f.selector != "" {
+		sel, err := labels.Parse(f.selector)
+		if err != nil {
+			return opts, fmt.Errorf("--service-label-selector: %w", err)
+		}
+		opts.ServiceSelector = sel
+	}
+	for _, ns := range strings.Split(f.namespaces, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			opts.Namespaces = append(opts.Namespaces, ns)
+		}
+	}
+	return opts, nil
+}
 
 // runDiff runs `endpoints-controller diff args...` and returns its exit
 // status: 0 when the controller would change nothing, 1 when it would, 2 on
@@ -40,15 +91,8 @@ func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"Exit status: 0 nothing would change, 1 something would, 2 an error.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	kubeconfig := fs.String("kubeconfig", "", "Path of the kubeconfig; $KUBECONFIG or ~/.kube/config when empty, else in-cluster.")
-	kubeContext := fs.String("context", "", "Kubeconfig context to use; the current one when empty.")
-	namespaces := fs.String("namespaces", "", "Comma-separated namespaces to compare, as the controller's flag; empty compares all.")
-	selector := fs.String("service-label-selector", "",
-		"Compare only the Services whose labels match this selector, as the controller's flag; empty compares all.")
-	output := fs.String("o", "text", "Output format: text (unified diffs and a summary line) or json.")
-	colour := fs.String("color", "auto", "Colour the diff: auto (when stdout is a terminal and NO_COLOR is unset), always or never.")
-	pageSize := fs.Int64("page-size", clusterdiff.DefaultPageSize, "Objects per list request.")
-	timeout := fs.Duration("request-timeout", 30*time.Second, "Timeout of each API request.")
+	var f diffFlags
+	f.bind(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return diffNoChange
@@ -62,37 +106,19 @@ func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		return fail("unexpected arguments %q", fs.Args())
 	}
-	if *output != "text" && *output != "json" {
-		return fail("-o must be text or json, not %q", *output)
-	}
-	if *colour != "auto" && *colour != "always" && *colour != "never" {
-		return fail("--color must be auto, always or never, not %q", *colour)
-	}
-	if *pageSize < 1 {
-		return fail("--page-size must be at least 1, not %d", *pageSize)
-	}
-	opts := clusterdiff.Options{PageSize: *pageSize}
-	if *selector != "" {
-		sel, err := labels.Parse(*selector)
-		if err != nil {
-			return fail("--service-label-selector: %v", err)
-		}
-		opts.ServiceSelector = sel
-	}
-	for _, ns := range strings.Split(*namespaces, ",") {
-		if ns = strings.TrimSpace(ns); ns != "" {
-			opts.Namespaces = append(opts.Namespaces, ns)
-		}
+	opts, err := f.options()
+	if err != nil {
+		return fail("%v", err)
 	}
 
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = *kubeconfig
+	rules.ExplicitPath = f.kubeconfig
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
-		&clientcmd.ConfigOverrides{CurrentContext: *kubeContext}).ClientConfig()
+		&clientcmd.ConfigOverrides{CurrentContext: f.context}).ClientConfig()
 	if err != nil {
 		return fail("loading kubeconfig: %v", err)
 	}
-	cfg.Timeout = *timeout
+	cfg.Timeout = f.timeout
 	cfg.WarningHandler = quietEndpointsDeprecation{rest.NewWarningWriter(stderr, rest.WarningWriterOptions{Deduplicate: true})}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -103,12 +129,12 @@ func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail("%v (API server %s)", err, cfg.Host)
 	}
 
-	if *output == "json" {
+	if f.output == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		err = enc.Encode(report)
 	} else {
-		err = report.WriteText(stdout, useColour(*colour, stdout))
+		err = report.WriteText(stdout, useColour(f.colour, stdout))
 	}
 	if err != nil {
 		return fail("writing the report: %v", err)

@@ -44,6 +44,10 @@ type Options struct {
 	// PageSize is the number of objects per list request; DefaultPageSize
 	// when zero.
 	PageSize int64
+	// WriteMethod is the controller's --write-method: with server-side
+	// apply, labels that other field managers own need no write.
+	// controllers.WriteUpdate when empty.
+	WriteMethod controllers.WriteMethod
 }
 
 // Action is what the controller would do to one Endpoints object.
@@ -121,7 +125,7 @@ func Compare(ctx context.Context, cs kubernetes.Interface, opts Options) (*Repor
 			return nil, err
 		}
 	}
-	return w.compare(opts.ServiceSelector)
+	return w.compare(opts.ServiceSelector, opts.WriteMethod)
 }
 
 // world is what was read of the cluster.
@@ -204,7 +208,7 @@ func listPages(ctx context.Context, pageSize int64, list func(metav1.ListOptions
 }
 
 // compare applies the controller's rules to what was read.
-func (w *world) compare(selector labels.Selector) (*Report, error) {
+func (w *world) compare(selector labels.Selector, method controllers.WriteMethod) (*Report, error) {
 	r := &Report{Differences: []Difference{}}
 	triggers := endpoints.NewTriggerTimeTracker()
 	for _, key := range sortedKeys(w.services) {
@@ -213,7 +217,7 @@ func (w *world) compare(selector labels.Selector) (*Report, error) {
 			continue
 		}
 		r.ServicesExamined++
-		if err := r.service(svc, w.endpoints[key], w.pods[svc.Namespace], triggers); err != nil {
+		if err := r.service(svc, w.endpoints[key], w.pods[svc.Namespace], triggers, method); err != nil {
 			return nil, err
 		}
 	}
@@ -238,7 +242,8 @@ func (w *world) compare(selector labels.Selector) (*Report, error) {
 
 // service records what the controller would do for svc, whose Endpoints are
 // current (nil when missing), given the Pods of its namespace.
-func (r *Report) service(svc *corev1.Service, current *corev1.Endpoints, pods []*corev1.Pod, triggers *endpoints.TriggerTimeTracker) error {
+func (r *Report) service(svc *corev1.Service, current *corev1.Endpoints, pods []*corev1.Pod,
+	triggers *endpoints.TriggerTimeTracker, method controllers.WriteMethod) error {
 	switch {
 	case svc.Spec.Type == corev1.ServiceTypeExternalName:
 		// Spec 1.3: no Endpoints; managed ones are deleted.
@@ -255,7 +260,7 @@ func (r *Report) service(svc *corev1.Service, current *corev1.Endpoints, pods []
 	// The first sync of a Service takes its creation time (spec 7.3).
 	trigger, _ := triggers.Observe(svc, selected) // one look per Service: nothing to commit
 	desired := endpoints.Desired(svc, current, endpoints.Compute(svc, selected), trigger)
-	if current == nil || !endpoints.UpToDate(current, desired, nil) {
+	if current == nil || !endpoints.UpToDate(current, desired, controllers.ForeignLabels(method, current)) {
 		return r.add(current, desired)
 	}
 	r.UpToDate++

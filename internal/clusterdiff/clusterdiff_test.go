@@ -18,6 +18,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
+	"github.com/kube-endpoints/endpoints-controller/controllers"
 	"github.com/kube-endpoints/endpoints-controller/internal/diff"
 	"github.com/kube-endpoints/endpoints-controller/internal/endpoints"
 )
@@ -232,5 +233,33 @@ func TestListPages(t *testing.T) {
 	want := []metav1.ListOptions{{Limit: 7}, {Limit: 7, Continue: "p2"}, {Limit: 7, Continue: "p3"}}
 	if !reflect.DeepEqual(seen, want) {
 		t.Errorf("List options = %+v, want %+v", seen, want)
+	}
+}
+
+// TestCompareWriteMethod: a label that another field manager added is a
+// difference for the full writes, which remove it, but not for server-side
+// apply, which leaves it (as the controller's no-write check does).
+func TestCompareWriteMethod(t *testing.T) {
+	ep := eps("web", endpoints.ControllerName)
+	ep.Labels["team"] = "blue"
+	ep.ManagedFields = []metav1.ManagedFieldsEntry{{
+		Manager: controllers.FieldManager, Operation: metav1.ManagedFieldsOperationApply,
+		FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:labels":{"f:endpoints.kubernetes.io/managed-by":{}}}}`),
+	}, {
+		Manager: "labeller", Operation: metav1.ManagedFieldsOperationUpdate,
+		FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:labels":{"f:team":{}}}}`),
+	}}
+	for _, tc := range []struct {
+		method controllers.WriteMethod
+		update int
+	}{{"", 1}, {controllers.WriteUpdate, 1}, {controllers.WritePatch, 1}, {controllers.WriteApply, 0}} {
+		cs := fake.NewClientset(svc("web", map[string]string{"app": "none"}), ep.DeepCopy())
+		r, err := Compare(context.Background(), cs, Options{WriteMethod: tc.method})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Update != tc.update || r.UpToDate != 1-tc.update {
+			t.Errorf("%q: %d to update, %d up to date; want %d, %d", tc.method, r.Update, r.UpToDate, tc.update, 1-tc.update)
+		}
 	}
 }
