@@ -113,6 +113,11 @@ type EndpointsReconciler struct {
 	// built with Index.NewInformer. When nil, reads go through Client: deep
 	// copies and namespace scans, fine for small tests only.
 	Index *CacheIndex
+	// SweepManagedOnly limits the start-up sweep (spec 8.6) to Endpoints that
+	// carry this controller's managed-by label, leaving every other writer's
+	// Endpoints alone, as ServiceSelector does (an embedding test suite's own
+	// fixtures, for one).
+	SweepManagedOnly bool
 
 	reader    cacheReader
 	pacer     *pacer

@@ -198,9 +198,9 @@ func (s *orphanSweep) Start(ctx context.Context) error {
 		if _, isLock := ep.Annotations[endpoints.LeaderElectionAnnotation]; isLock {
 			continue
 		}
-		if s.reconciler.ServiceSelector != nil && !endpoints.IsManaged(ep) {
-			// Managing a chosen set of Services only: other Endpoints may
-			// belong to another controller.
+		if (s.reconciler.ServiceSelector != nil || s.reconciler.SweepManagedOnly) && !endpoints.IsManaged(ep) {
+			// Managing a chosen set of Services only, or told to spare
+			// foreign Endpoints: other Endpoints may belong to another writer.
 			continue
 		}
 		err := s.cache.Get(ctx, client.ObjectKeyFromObject(ep), &corev1.Service{})

@@ -1,16 +1,21 @@
 // Command devrun is what `make run` starts: the controller against the cluster
-// in KUBECONFIG (or the in-cluster config, or ~/.kube/config) when there is
-// one, else against a local control plane that it starts, seeds with a demo
-// and stops on Ctrl-C.
+// in --kubeconfig, KUBECONFIG, the in-cluster config or ~/.kube/config (the
+// order the binary resolves them in) when one is configured, else against a
+// local control plane that it starts, seeds with a live demo and stops on
+// Ctrl-C.
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -19,6 +24,21 @@ import (
 	"github.com/kube-endpoints/endpoints-controller/internal/app"
 	"github.com/kube-endpoints/endpoints-controller/internal/localcluster"
 )
+
+// Demo modes of --demo.
+const (
+	demoLive   = "live"
+	demoStatic = "static"
+	demoOff    = "off"
+)
+
+// demoInterval is the pace of the live demo: slow enough to read each change
+// in `kubectl get endpoints -w`, fast enough to see several in a minute.
+const demoInterval = 3 * time.Second
+
+// reachTimeout bounds the check that a configured cluster answers, so that a
+// dead cluster fails `make run` at once instead of hanging.
+const reachTimeout = 10 * time.Second
 
 func main() {
 	if err := run(); err != nil {
@@ -32,25 +52,108 @@ func run() error {
 	// Locally, metrics are plain HTTP on :8080 unless the flags say otherwise.
 	opts.MetricsAddr, opts.MetricsSecure = ":8080", false
 	opts.BindFlags(flag.CommandLine)
-	demo := flag.Bool("demo", true, "With a local control plane: create a demo Service and Pods.")
+	demo := flag.String("demo", demoLive, "With a local control plane: "+demoLive+
+		" (a demo Service whose Pods change every few seconds), "+demoStatic+" (the same, unchanging) or "+demoOff+".")
 	stateDir := flag.String("local-dir", ".local", "With a local control plane: where its kubeconfig is written.")
+	checkCluster := flag.Bool("check-cluster", false,
+		"Only check the configured cluster: print \"configured\" when there is one and it answers, "+
+			"\"none\" when there is none; fail when it is broken.")
 	zapOpts := zap.Options{Development: true}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	mode, err := demoMode(*demo)
+	if err != nil {
+		return err
+	}
+	if err := opts.Validate(); err != nil {
+		return err
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
-	ctx := ctrl.SetupSignalHandler()
 
-	if clusterConfigured() {
-		cfg, err := ctrl.GetConfig()
-		if err != nil {
-			return fmt.Errorf("loading kubeconfig: %w", err)
+	cfg, source, err := configuredCluster()
+	if err != nil {
+		return err
+	}
+	if *checkCluster {
+		if cfg == nil {
+			fmt.Println("none")
+		} else {
+			fmt.Println("configured")
 		}
-		fmt.Fprintf(os.Stderr, "Running against the configured cluster %s\n", cfg.Host)
+		return nil
+	}
+	ctx := ctrl.SetupSignalHandler()
+	if cfg != nil {
+		fmt.Fprintf(os.Stderr, "Running against the cluster %s of %s\n", cfg.Host, source)
 		return app.Run(ctx, cfg, opts)
 	}
+	return runLocal(ctx, opts, mode, *stateDir)
+}
 
+// demoMode parses --demo; true and false are the values of the flag when it
+// was a boolean.
+func demoMode(s string) (string, error) {
+	switch s {
+	case demoLive, "true":
+		return demoLive, nil
+	case demoStatic:
+		return demoStatic, nil
+	case demoOff, "false":
+		return demoOff, nil
+	}
+	return "", fmt.Errorf("--demo must be %s, %s or %s, not %q", demoLive, demoStatic, demoOff, s)
+}
+
+// configuredCluster returns the configured cluster, after checking that it
+// answers, and where its configuration comes from; a nil config when none is
+// configured. A configured but broken or unreachable cluster is an error that
+// names the kubeconfig: `make run` never falls back to a local control plane
+// by surprise.
+func configuredCluster() (*rest.Config, string, error) {
+	source := kubeconfigSource()
+	if source == "" {
+		return nil, "", nil
+	}
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", source, err)
+	}
+	check := rest.CopyConfig(cfg)
+	check.Timeout = reachTimeout
+	dc, err := discovery.NewDiscoveryClientForConfig(check)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", source, err)
+	}
+	if _, err := dc.ServerVersion(); err != nil {
+		return nil, "", fmt.Errorf("cannot reach the cluster %s of %s: %w", cfg.Host, source, err)
+	}
+	return cfg, source, nil
+}
+
+// kubeconfigSource names where ctrl.GetConfig takes the cluster from, in its
+// order: --kubeconfig, $KUBECONFIG, the in-cluster service account,
+// ~/.kube/config; "" when none of them is there.
+func kubeconfigSource() string {
+	if f := flag.Lookup("kubeconfig"); f != nil && f.Value.String() != "" {
+		return "kubeconfig " + f.Value.String() + " (--kubeconfig)"
+	}
+	if v := os.Getenv(clientcmd.RecommendedConfigPathEnvVar); v != "" {
+		return "kubeconfig " + v + " (KUBECONFIG)"
+	}
+	if os.Getenv("KUBERNETES_SERVICE_HOST") != "" && os.Getenv("KUBERNETES_SERVICE_PORT") != "" {
+		return "the in-cluster service account"
+	}
+	if _, err := os.Stat(clientcmd.RecommendedHomeFile); err == nil {
+		return "kubeconfig " + clientcmd.RecommendedHomeFile
+	}
+	return ""
+}
+
+// runLocal starts a local control plane, seeds the demo and runs the
+// controller against it until ctx ends.
+func runLocal(ctx context.Context, opts app.Options, mode, stateDir string) error {
 	fmt.Fprintln(os.Stderr, "No cluster configured: starting a local control plane (etcd + kube-apiserver)")
-	dir, err := filepath.Abs(*stateDir)
+	dir, err := filepath.Abs(stateDir)
 	if err != nil {
 		return err
 	}
@@ -64,7 +167,7 @@ func run() error {
 			fmt.Fprintln(os.Stderr, "stopping the local control plane:", err)
 		}
 	}()
-	if *demo {
+	if mode != demoOff {
 		c, err := client.New(cluster.Config, client.Options{})
 		if err != nil {
 			return err
@@ -72,25 +175,15 @@ func run() error {
 		if err := localcluster.SeedDemo(ctx, c); err != nil {
 			return err
 		}
+		if mode == demoLive {
+			go localcluster.RunDemo(ctx, c, demoInterval, func(msg string) { fmt.Fprintln(os.Stderr, "Demo:", msg) })
+		}
 	}
-	printHowTo(cluster.KubeconfigPath, opts.MetricsAddr, *demo)
+	printHowTo(cluster.KubeconfigPath, opts.MetricsAddr, mode)
 	return app.Run(ctx, cluster.Config, opts)
 }
 
-// clusterConfigured reports whether a cluster is configured: --kubeconfig,
-// $KUBECONFIG, in-cluster service account, or a default kubeconfig file.
-func clusterConfigured() bool {
-	if f := flag.Lookup("kubeconfig"); f != nil && f.Value.String() != "" {
-		return true
-	}
-	if os.Getenv("KUBECONFIG") != "" || os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
-		return true
-	}
-	_, err := os.Stat(clientcmd.RecommendedHomeFile)
-	return err == nil
-}
-
-func printHowTo(kubeconfig, metricsAddr string, demo bool) {
+func printHowTo(kubeconfig, metricsAddr, mode string) {
 	kubectl := "kubectl"
 	if assets := os.Getenv("KUBEBUILDER_ASSETS"); assets != "" {
 		if _, err := os.Stat(filepath.Join(assets, "kubectl")); err == nil {
@@ -99,9 +192,14 @@ func printHowTo(kubeconfig, metricsAddr string, demo bool) {
 	}
 	fmt.Fprintf(os.Stderr, "\nLocal control plane ready. Its kubeconfig: %s\nIn another terminal:\n\n", kubeconfig)
 	fmt.Fprintf(os.Stderr, "    export KUBECONFIG=%s\n", kubeconfig)
-	if demo {
+	switch mode {
+	case demoLive:
+		fmt.Fprintf(os.Stderr, "    %s get endpoints -n %s -w\n\n", kubectl, localcluster.DemoNamespace)
+		fmt.Fprintf(os.Stderr, "and watch the controller follow the demo: every %s a Pod of Service %s/%s turns ready or unready,\n"+
+			"and now and then one is replaced by a Pod with a new IP.\n", demoInterval, localcluster.DemoNamespace, localcluster.DemoService)
+	case demoStatic:
 		fmt.Fprintf(os.Stderr, "    %s get endpoints -n %s -o wide\n", kubectl, localcluster.DemoNamespace)
-	} else {
+	default:
 		fmt.Fprintf(os.Stderr, "    %s get endpoints -A\n", kubectl)
 	}
 	if strings.HasPrefix(metricsAddr, ":") {

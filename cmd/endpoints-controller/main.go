@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/kube-endpoints/endpoints-controller/internal/app"
+	"github.com/kube-endpoints/endpoints-controller/internal/version"
 )
 
 func main() {
@@ -31,7 +32,12 @@ func run() error {
 	// --zap-log-level, --zap-encoder (JSON by default) and friends by zap.
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
+	showVersion := flag.Bool("version", false, "Print the version and exit.")
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.Get())
+		return nil
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	// Malformed flags are refused before anything connects.
 	if err := opts.Validate(); err != nil {

@@ -32,6 +32,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/kube-endpoints/endpoints-controller/controllers"
+	"github.com/kube-endpoints/endpoints-controller/internal/version"
 )
 
 // LeaderElectionID names the Lease that replicas compete for.
@@ -58,12 +59,16 @@ type Options struct {
 	GracefulShutdownTimeout time.Duration
 	KubeAPIQPS              float64
 	KubeAPIBurst            int
+	PprofAddr               string
 	// SkipNameValidation lets tests run several managers in one process; no flag.
 	SkipNameValidation bool
 	EnableHTTP2        bool
 	MetricsCertPath    string
 	MetricsCertName    string
 	MetricsCertKey     string
+	// SweepManagedOnly spares Endpoints without this controller's label in the
+	// start-up sweep (pkg/envtestendpoints); no flag.
+	SweepManagedOnly bool
 }
 
 // DefaultConcurrentSyncs is the default number of workers. Measured against
@@ -92,6 +97,7 @@ func DefaultOptions() Options {
 		GracefulShutdownTimeout: 30 * time.Second,
 		MetricsCertName:         "tls.crt",
 		MetricsCertKey:          "tls.key",
+		PprofAddr:               "0",
 	}
 }
 
@@ -138,6 +144,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst,
 		"Requests allowed above --kube-api-qps in a burst; 0 means twice --kube-api-qps. Only used with --kube-api-qps.")
 	o.bindMetricsTLSFlags(fs)
+	fs.StringVar(&o.PprofAddr, "pprof-bind-address", o.PprofAddr,
+		"Address of the Go profiler, /debug/pprof/ over plain HTTP without authentication, e.g. localhost:8082; 0 disables it.")
 }
 
 // Validate checks the options; each error names its flag. It needs no
@@ -267,6 +275,7 @@ func newManager(cfg *rest.Config, o Options, onLost func()) (ctrl.Manager, error
 		RenewDeadline:                       ptr.To(o.RenewDeadline),
 		RetryPeriod:                         ptr.To(o.RetryPeriod),
 		GracefulShutdownTimeout:             ptr.To(o.GracefulShutdownTimeout),
+		PprofBindAddress:                    o.PprofAddr,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
@@ -296,6 +305,7 @@ func newManager(cfg *rest.Config, o Options, onLost func()) (ctrl.Manager, error
 		MaxConcurrentReconciles: o.ConcurrentSyncs,
 		SkipNameValidation:      o.SkipNameValidation,
 		Index:                   index,
+		SweepManagedOnly:        o.SweepManagedOnly,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Endpoints controller: %w", err)
@@ -350,7 +360,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return err
 	}
-	log.FromContext(ctx).Info("Starting endpoints-controller", "writeMethod", o.WriteMethod, "dryRun", o.DryRun,
+	v := version.Get()
+	log.FromContext(ctx).Info("Starting endpoints-controller", "version", v.Version, "revision", v.Revision,
+		"writeMethod", o.WriteMethod, "dryRun", o.DryRun,
 		"leaderElect", o.LeaderElect, "concurrentSyncs", o.ConcurrentSyncs, "batchPeriod", o.BatchPeriod, "podBurstWindow", o.BurstWindow,
 		"serviceSelector", o.ServiceSelector, "namespaces", o.Namespaces)
 	if err := mgr.Start(ctx); err != nil {

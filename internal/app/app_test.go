@@ -24,6 +24,7 @@ func TestFlagsSetOptions(t *testing.T) {
 		"--graceful-shutdown-timeout=5s", "--pod-burst-window=300ms", "--kube-api-qps=50", "--kube-api-burst=80",
 		"--shadow-settle-period=3s",
 		"--enable-http2", "--metrics-cert-path=/certs", "--metrics-cert-name=c.pem", "--metrics-cert-key=k.pem",
+		"--pprof-bind-address=localhost:8082",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -35,6 +36,7 @@ func TestFlagsSetOptions(t *testing.T) {
 		ServiceSelector: "endpoints=managed", Namespaces: "a,b", GracefulShutdownTimeout: 5 * time.Second,
 		BurstWindow: 300 * time.Millisecond, KubeAPIQPS: 50, KubeAPIBurst: 80, ShadowSettle: 3 * time.Second,
 		EnableHTTP2: true, MetricsCertPath: "/certs", MetricsCertName: "c.pem", MetricsCertKey: "k.pem",
+		PprofAddr: "localhost:8082",
 	}
 	if opts != want {
 		t.Errorf("options = %+v\nwant %+v", opts, want)
@@ -55,8 +57,9 @@ func TestDefaultsAreValid(t *testing.T) {
 		t.Fatalf("defaults with --leader-elect: %v", err)
 	}
 	if opts.WriteMethod != "update" || opts.ConcurrentSyncs != DefaultConcurrentSyncs || opts.BatchPeriod != 0 ||
-		opts.BurstWindow != DefaultBurstWindow || opts.KubeAPIQPS != 0 || opts.MetricsAddr != "0" || opts.ProbeAddr != ":8081" {
-		t.Errorf("defaults = %+v, want update, %d syncs, no batching, a %s burst window, no client-side limit, no metrics, probes on :8081",
+		opts.BurstWindow != DefaultBurstWindow || opts.KubeAPIQPS != 0 || opts.MetricsAddr != "0" || opts.ProbeAddr != ":8081" ||
+		opts.PprofAddr != "0" {
+		t.Errorf("defaults = %+v, want update, %d syncs, no batching, a %s burst window, no client-side limit, no metrics, probes on :8081, no profiler",
 			opts, DefaultConcurrentSyncs, DefaultBurstWindow)
 	}
 }
