@@ -98,11 +98,13 @@ type EndpointsReconciler struct {
 	ServiceSelector labels.Selector
 	// BatchPeriod delays Pod-triggered syncs to merge bursts of Pod changes.
 	BatchPeriod time.Duration
-	// BurstWindow, used when BatchPeriod is 0, merges the Pod changes of a
-	// Service that follow its first one within the window into one sync at
-	// the window's end; the first change syncs at once. 0 syncs every change
-	// at once.
-	BurstWindow time.Duration
+	// BurstMaxDelay, used when BatchPeriod is 0, bounds how long a burst of
+	// Pod changes may hold back the syncs it asks for, which are merged so
+	// that each Service is written once per burst; a lone change syncs at
+	// once. 0 syncs every change at once.
+	BurstMaxDelay time.Duration
+	// DelayClock runs the burst batcher's timers; the real clock when nil.
+	DelayClock clock.WithDelayedExecution
 	// MaxConcurrentReconciles is the number of workers; 5 when zero.
 	MaxConcurrentReconciles int
 	// SkipNameValidation allows several controllers of this kind in one
@@ -120,7 +122,8 @@ type EndpointsReconciler struct {
 	SweepManagedOnly bool
 
 	reader    cacheReader
-	pacer     *pacer
+	bursts    *burstBatcher
+	ownWrites *ownWrites
 	triggers  *endpoints.TriggerTimeTracker
 	stale     *staleTracker
 	published *publishedState
@@ -146,6 +149,7 @@ func (r *EndpointsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	result, err := r.sync(ctx, req.NamespacedName)
 	var stale *staleCacheError
 	if errors.As(err, &stale) {
+		r.ownWrites.waiting(req.NamespacedName)
 		// Not a failure: retry after a bounded back-off, without an error log
 		// and without spending one of the Service's retries.
 		log.FromContext(ctx).V(4).Info("Waiting for the cache to show the last write", "reason", err.Error(), "retryAfter", stale.retryAfter)
@@ -457,7 +461,11 @@ func (r *EndpointsReconciler) init() error {
 	if r.Index != nil {
 		r.reader = indexReader{r.Index}
 	}
-	r.pacer = newPacer(r.BurstWindow, r.Clock)
+	if r.DelayClock == nil {
+		r.DelayClock = clock.RealClock{}
+	}
+	r.bursts = newBurstBatcher(r.BurstMaxDelay, r.DelayClock)
+	r.ownWrites = newOwnWrites()
 	r.triggers = endpoints.NewTriggerTimeTracker()
 	r.stale = newStaleTracker()
 	r.published = newPublishedState()

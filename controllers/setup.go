@@ -65,9 +65,9 @@ func (r *EndpointsReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named(ControllerName).
 		For(&corev1.Service{}).
 		Watches(&corev1.Pod{}, &podHandler{
-			index: r.Index, services: mgr.GetClient(), selector: r.ServiceSelector, batch: r.BatchPeriod, pacer: r.pacer,
+			index: r.Index, services: mgr.GetClient(), selector: r.ServiceSelector, batch: r.BatchPeriod, bursts: r.bursts,
 		}).
-		Watches(&corev1.Endpoints{}, handler.EnqueueRequestsFromMapFunc(sameName)).
+		Watches(&corev1.Endpoints{}, handler.EnqueueRequestsFromMapFunc(r.endpointsChanged)).
 		WatchesRawSource(source.Channel(sweep, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: r.MaxConcurrentReconciles,
@@ -78,16 +78,21 @@ func (r *EndpointsReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// sameName maps Endpoints to the Service of the same name (spec 8.7: a managed
-// Endpoints changed or deleted by someone else is repaired).
-func sameName(_ context.Context, obj client.Object) []reconcile.Request {
+// endpointsChanged maps Endpoints to the Service of the same name (spec 8.7:
+// a managed Endpoints changed or deleted by someone else is repaired). The
+// event of this controller's own write brings nothing new and is skipped,
+// unless a sync waits for the cache to show that write (spec 8.5).
+func (r *EndpointsReconciler) endpointsChanged(_ context.Context, obj client.Object) []reconcile.Request {
+	if r.ownWrites.isOwn(obj) {
+		return nil
+	}
 	return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(obj)}}
 }
 
 // podHandler maps Pod events to the Services whose selector matches the Pod
 // (spec 9.2, 9.3), ignoring updates that cannot change any Endpoints, and
-// delays them by batch to merge bursts (spec 9.4), or else paces them so that
-// bursts merge while a lone change syncs at once.
+// delays them by batch to merge bursts (spec 9.4), or else merges the syncs
+// of a burst of Pod changes while a lone change syncs at once.
 type podHandler struct {
 	// index finds the Services of a Pod through their selectors; when nil,
 	// the Services of the Pod's namespace are listed through services.
@@ -95,7 +100,7 @@ type podHandler struct {
 	services client.Reader
 	selector labels.Selector
 	batch    time.Duration
-	pacer    *pacer
+	bursts   *burstBatcher
 }
 
 var _ handler.EventHandler = &podHandler{}
@@ -137,14 +142,10 @@ func (h *podHandler) enqueue(ctx context.Context, q workqueue.TypedRateLimitingI
 			return
 		}
 		req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}}
-		delay := h.batch
-		if delay <= 0 {
-			delay = h.pacer.delay(req.NamespacedName)
-		}
-		if delay > 0 {
-			q.AddAfter(req, delay)
+		if h.batch > 0 {
+			q.AddAfter(req, h.batch)
 		} else {
-			q.Add(req)
+			h.bursts.add(q, req)
 		}
 	}
 	if h.index != nil {

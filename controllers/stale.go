@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/resourceversion"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // Back-off of syncs that met a stale cache (spec 8.5). The Endpoints event of
@@ -106,4 +107,47 @@ func newer(a, b string) bool {
 	}
 	c, err := resourceversion.CompareResourceVersion(a, b)
 	return err == nil && c > 0
+}
+
+// ownWrites remembers, per Endpoints, the resourceVersion of this
+// controller's last write, so that the watch event it causes does not sync
+// the Service again for nothing: after a write the cache catches up with what
+// the sync already computed. That halves the syncs of a start-up or a burst.
+// A sync that met a stale cache (spec 8.5) waits for exactly that event, so
+// for its key the next event is let through.
+type ownWrites struct {
+	mu       sync.Mutex
+	versions map[types.NamespacedName]string
+}
+
+func newOwnWrites() *ownWrites {
+	return &ownWrites{versions: make(map[types.NamespacedName]string)}
+}
+
+// wrote records that ep, as returned by the API server, was written by us.
+func (o *ownWrites) wrote(ep *corev1.Endpoints) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.versions[types.NamespacedName{Namespace: ep.Namespace, Name: ep.Name}] = ep.ResourceVersion
+}
+
+// waiting lets the next event of key through: a sync waits for it.
+func (o *ownWrites) waiting(key types.NamespacedName) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.versions, key)
+}
+
+// isOwn reports whether obj is the version this controller wrote last, and
+// forgets it: each write causes one event.
+func (o *ownWrites) isOwn(obj client.Object) bool {
+	key := client.ObjectKeyFromObject(obj)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	rv, ok := o.versions[key]
+	if !ok {
+		return false
+	}
+	delete(o.versions, key)
+	return rv == obj.GetResourceVersion() && obj.GetDeletionTimestamp() == nil
 }

@@ -51,6 +51,7 @@ func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, cu
 	}
 	method := r.WriteMethod
 	create := current == nil
+	partial := false // the write leaves part of the change to the next sync
 	if create && method != WriteApply {
 		method = writeCreate
 	}
@@ -63,7 +64,7 @@ func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, cu
 			// fields alone with a merge patch, which leaves the ownership of
 			// all other fields as it is; whatever else differs is applied by
 			// the sync that this change of the Endpoints triggers.
-			method, desired = WritePatch, stripped
+			method, desired, partial = WritePatch, stripped, true
 		}
 	}
 	if err := r.fence(); err != nil {
@@ -97,6 +98,9 @@ func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, cu
 		// Spec 8.5: until the cache shows a newer version than the one just
 		// replaced, syncing from it would act on stale data.
 		r.stale.replaced(current, desired.ResourceVersion)
+	}
+	if !r.DryRun && !partial {
+		r.ownWrites.wrote(desired)
 	}
 	ready, notReady := endpoints.CountAddresses(desired.Subsets)
 	logger.Info(msg, "action", result, "method", method, "endpoints", klog.KObj(desired),

@@ -53,7 +53,7 @@ type Options struct {
 	ShadowSettle            time.Duration
 	ConcurrentSyncs         int
 	BatchPeriod             time.Duration
-	BurstWindow             time.Duration
+	BurstMaxDelay           time.Duration
 	ServiceSelector         string
 	Namespaces              string
 	GracefulShutdownTimeout time.Duration
@@ -77,9 +77,10 @@ type Options struct {
 // bottleneck; see the README for the figures behind the choice.
 const DefaultConcurrentSyncs = 20
 
-// DefaultBurstWindow is the default of --pod-burst-window; see the README for
-// the measurement behind it.
-const DefaultBurstWindow = 200 * time.Millisecond
+// DefaultBurstMaxDelay is the default of --pod-burst-max-delay: how long a
+// burst of Pod changes may hold back syncs, so that each Service is written
+// once per burst. See the README for the measurements behind it.
+const DefaultBurstMaxDelay = time.Second
 
 // DefaultOptions returns the flag defaults.
 func DefaultOptions() Options {
@@ -92,7 +93,7 @@ func DefaultOptions() Options {
 		RetryPeriod:             2 * time.Second,
 		WriteMethod:             string(controllers.WriteUpdate),
 		ConcurrentSyncs:         DefaultConcurrentSyncs,
-		BurstWindow:             DefaultBurstWindow,
+		BurstMaxDelay:           DefaultBurstMaxDelay,
 		ShadowSettle:            controllers.DefaultShadowSettle,
 		GracefulShutdownTimeout: 30 * time.Second,
 		MetricsCertName:         "tls.crt",
@@ -130,9 +131,10 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.ConcurrentSyncs, "concurrent-syncs", o.ConcurrentSyncs, "Number of Services synced at once.")
 	fs.DurationVar(&o.BatchPeriod, "endpoint-updates-batch-period", o.BatchPeriod,
 		"Delay of Pod-triggered syncs, to merge bursts of Pod changes into one write; 0 syncs at once.")
-	fs.DurationVar(&o.BurstWindow, "pod-burst-window", o.BurstWindow,
-		"With --endpoint-updates-batch-period=0: the first Pod change of a Service syncs at once, later ones within this "+
-			"window are merged into one sync at its end; 0 syncs every change at once.")
+	fs.DurationVar(&o.BurstMaxDelay, "pod-burst-max-delay", o.BurstMaxDelay,
+		"With --endpoint-updates-batch-period=0: during a burst of Pod changes (over 50 Service syncs a second), syncs wait "+
+			"until the changes pause for 100ms, at most this long, so each Service is written once per burst; a lone change "+
+			"syncs at once. 0 syncs every change at once.")
 	fs.StringVar(&o.ServiceSelector, "service-label-selector", o.ServiceSelector,
 		"Manage only the Services whose labels match this selector (e.g. 'endpoints=managed'); empty manages all.")
 	fs.StringVar(&o.Namespaces, "namespaces", o.Namespaces, "Comma-separated namespaces to watch; empty watches all.")
@@ -173,7 +175,7 @@ func (o *Options) Validate() error {
 		value time.Duration
 	}{
 		{"--endpoint-updates-batch-period", o.BatchPeriod},
-		{"--pod-burst-window", o.BurstWindow},
+		{"--pod-burst-max-delay", o.BurstMaxDelay},
 		{"--shadow-settle-period", o.ShadowSettle},
 		{"--graceful-shutdown-timeout", o.GracefulShutdownTimeout},
 		{"--leader-elect-lease-duration", o.LeaseDuration},
@@ -301,7 +303,7 @@ func newManager(cfg *rest.Config, o Options, onLost func()) (ctrl.Manager, error
 		ShadowSettle:            o.ShadowSettle,
 		ServiceSelector:         selector,
 		BatchPeriod:             o.BatchPeriod,
-		BurstWindow:             o.BurstWindow,
+		BurstMaxDelay:           o.BurstMaxDelay,
 		MaxConcurrentReconciles: o.ConcurrentSyncs,
 		SkipNameValidation:      o.SkipNameValidation,
 		Index:                   index,
@@ -363,7 +365,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	v := version.Get()
 	log.FromContext(ctx).Info("Starting endpoints-controller", "version", v.Version, "revision", v.Revision,
 		"writeMethod", o.WriteMethod, "dryRun", o.DryRun,
-		"leaderElect", o.LeaderElect, "concurrentSyncs", o.ConcurrentSyncs, "batchPeriod", o.BatchPeriod, "podBurstWindow", o.BurstWindow,
+		"leaderElect", o.LeaderElect, "concurrentSyncs", o.ConcurrentSyncs, "batchPeriod", o.BatchPeriod, "podBurstMaxDelay", o.BurstMaxDelay,
 		"serviceSelector", o.ServiceSelector, "namespaces", o.Namespaces)
 	if err := mgr.Start(ctx); err != nil {
 		return err

@@ -21,7 +21,7 @@ func TestFlagsSetOptions(t *testing.T) {
 		"--leader-elect", "--leader-elect-lease-duration=20s", "--leader-elect-renew-deadline=12s", "--leader-elect-retry-period=3s",
 		"--leader-election-namespace=ops", "--metrics-bind-address=:8443", "--metrics-secure=false",
 		"--health-probe-bind-address=0", "--service-label-selector=endpoints=managed", "--namespaces=a,b",
-		"--graceful-shutdown-timeout=5s", "--pod-burst-window=300ms", "--kube-api-qps=50", "--kube-api-burst=80",
+		"--graceful-shutdown-timeout=5s", "--pod-burst-max-delay=300ms", "--kube-api-qps=50", "--kube-api-burst=80",
 		"--shadow-settle-period=3s",
 		"--enable-http2", "--metrics-cert-path=/certs", "--metrics-cert-name=c.pem", "--metrics-cert-key=k.pem",
 		"--pprof-bind-address=localhost:8082",
@@ -34,7 +34,7 @@ func TestFlagsSetOptions(t *testing.T) {
 		LeaseDuration: 20 * time.Second, RenewDeadline: 12 * time.Second, RetryPeriod: 3 * time.Second,
 		WriteMethod: "apply", DryRun: true, ConcurrentSyncs: 7, BatchPeriod: 2 * time.Second,
 		ServiceSelector: "endpoints=managed", Namespaces: "a,b", GracefulShutdownTimeout: 5 * time.Second,
-		BurstWindow: 300 * time.Millisecond, KubeAPIQPS: 50, KubeAPIBurst: 80, ShadowSettle: 3 * time.Second,
+		BurstMaxDelay: 300 * time.Millisecond, KubeAPIQPS: 50, KubeAPIBurst: 80, ShadowSettle: 3 * time.Second,
 		EnableHTTP2: true, MetricsCertPath: "/certs", MetricsCertName: "c.pem", MetricsCertKey: "k.pem",
 		PprofAddr: "localhost:8082",
 	}
@@ -57,10 +57,10 @@ func TestDefaultsAreValid(t *testing.T) {
 		t.Fatalf("defaults with --leader-elect: %v", err)
 	}
 	if opts.WriteMethod != "update" || opts.ConcurrentSyncs != DefaultConcurrentSyncs || opts.BatchPeriod != 0 ||
-		opts.BurstWindow != DefaultBurstWindow || opts.KubeAPIQPS != 0 || opts.MetricsAddr != "0" || opts.ProbeAddr != ":8081" ||
+		opts.BurstMaxDelay != DefaultBurstMaxDelay || opts.KubeAPIQPS != 0 || opts.MetricsAddr != "0" || opts.ProbeAddr != ":8081" ||
 		opts.PprofAddr != "0" {
-		t.Errorf("defaults = %+v, want update, %d syncs, no batching, a %s burst window, no client-side limit, no metrics, probes on :8081, no profiler",
-			opts, DefaultConcurrentSyncs, DefaultBurstWindow)
+		t.Errorf("defaults = %+v, want update, %d syncs, no batching, bursts held at most %s, no client-side limit, no metrics, probes on :8081, no profiler",
+			opts, DefaultConcurrentSyncs, DefaultBurstMaxDelay)
 	}
 }
 
@@ -87,7 +87,7 @@ func TestValidateRejects(t *testing.T) {
 		{"metrics certificate over plain HTTP", func(o *Options) { o.MetricsCertPath, o.MetricsSecure = "/certs", false }, "--metrics-cert-path needs --metrics-secure"},
 		{"metrics certificate without a file name", func(o *Options) { o.MetricsCertPath, o.MetricsCertName = "/certs", "" }, "--metrics-cert-name must not be empty"},
 		{"bad selector", func(o *Options) { o.ServiceSelector = "a in (b" }, "--service-label-selector"},
-		{"negative burst window", func(o *Options) { o.BurstWindow = -time.Second }, "--pod-burst-window must not be negative"},
+		{"negative burst delay", func(o *Options) { o.BurstMaxDelay = -time.Second }, "--pod-burst-max-delay must not be negative"},
 		{"negative shadow settle period", func(o *Options) { o.ShadowSettle = -time.Second }, "--shadow-settle-period must not be negative"},
 		{"negative qps", func(o *Options) { o.KubeAPIQPS = -1 }, "--kube-api-qps must not be negative"},
 		{"negative burst", func(o *Options) { o.KubeAPIBurst = -1 }, "--kube-api-burst must not be negative"},
