@@ -276,19 +276,10 @@ func measure(o options, sz size, c contender, run int) (result, error) {
 	if err := cmd.Start(); err != nil {
 		return res, fmt.Errorf("starting %s: %w", c.bin, err)
 	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}()
-	at, err := waitConverged(converged, exited, &waitErr, o.timeout, watcher)
+	proc := &process{cmd: cmd, exited: make(chan struct{})}
+	go func() { proc.waitErr = cmd.Wait(); close(proc.exited) }()
+	defer proc.stop()
+	at, err := waitConverged(converged, proc.exited, &proc.waitErr, o.timeout, watcher)
 	if err != nil {
 		return res, fmt.Errorf("initial convergence: %w (log: %s)", err, logFile.Name())
 	}
@@ -311,36 +302,65 @@ func measure(o options, sz size, c contender, run int) (result, error) {
 		return res, err
 	}
 
-	flips := w.pickFlips(o.churn, run)
+	if err := measureChurn(ctx, o, cs, w, watcher, proc, &res, mid, cpu1); err != nil {
+		return res, fmt.Errorf("%w (log: %s)", err, logFile.Name())
+	}
+	res.endpoints = sz.Services
+	return res, nil
+}
+
+// process is a running controller.
+type process struct {
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	waitErr error
+}
+
+// stop ends the process: SIGTERM, then SIGKILL after 30s.
+func (p *process) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// measureChurn flips a fraction of the Pods not ready in a burst and
+// measures the re-convergence, its writes and CPU, and the peak RSS.
+func measureChurn(ctx context.Context, o options, cs kubernetes.Interface, w *world, watcher *endpointsWatcher, proc *process,
+	res *result, mid map[string]float64, cpu1 float64) error {
+	flips := w.pickFlips(o.churn, res.run)
 	res.flipped = len(flips)
-	converged = watcher.expect()
+	converged := watcher.expect()
 	burstStart := time.Now()
 	if err := w.flip(ctx, cs, flips); err != nil {
-		return res, err
+		return err
 	}
 	burstEnd := time.Now()
 	res.burstDuration = burstEnd.Sub(burstStart)
-	at, err = waitConverged(converged, exited, &waitErr, o.timeout, watcher)
+	at, err := waitConverged(converged, proc.exited, &proc.waitErr, o.timeout, watcher)
 	if err != nil {
-		return res, fmt.Errorf("churn convergence: %w (log: %s)", err, logFile.Name())
+		return fmt.Errorf("churn convergence: %w", err)
 	}
 	res.churn = at.Sub(burstStart)
 	res.churnLag = max(at.Sub(burstEnd), 0)
 	time.Sleep(2 * time.Second)
 	after, err := endpointsWrites(ctx, cs)
 	if err != nil {
-		return res, err
+		return err
 	}
 	res.writesChurn = diff(after, mid)
-	cpu2, err := cpuSeconds(cmd.Process.Pid)
+	cpu2, err := cpuSeconds(proc.cmd.Process.Pid)
 	if err != nil {
-		return res, err
+		return err
 	}
 	res.churnCPU = cpu2 - cpu1
-	if res.peakRSS, err = peakRSS(cmd.Process.Pid); err != nil {
-		return res, err
+	if res.peakRSS, err = peakRSS(proc.cmd.Process.Pid); err != nil {
+		return err
 	}
-	if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)); err == nil {
+	if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", proc.cmd.Process.Pid)); err == nil {
 		// What the resident set is made of now: heap and stacks (anon)
 		// against the binary's pages (file).
 		for _, line := range strings.Split(string(status), "\n") {
@@ -349,8 +369,7 @@ func measure(o options, sz size, c contender, run int) (result, error) {
 			}
 		}
 	}
-	res.endpoints = sz.Services
-	return res, nil
+	return nil
 }
 
 func waitConverged(converged <-chan time.Time, exited <-chan struct{}, waitErr *error, timeout time.Duration,
