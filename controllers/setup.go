@@ -106,6 +106,13 @@ type podHandler struct {
 var _ handler.EventHandler = &podHandler{}
 
 func (h *podHandler) Create(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	if e.IsInInitialList {
+		// The initial list arrives before the workers start: the queue
+		// merges it already, and holding it back as a burst would only
+		// let the first syncs run twice.
+		h.enqueueNow(ctx, q, e.Object)
+		return
+	}
 	h.enqueue(ctx, q, e.Object)
 }
 
@@ -130,9 +137,25 @@ func (h *podHandler) Generic(ctx context.Context, e event.GenericEvent, q workqu
 	h.enqueue(ctx, q, e.Object)
 }
 
-// enqueue queues the Services that select obj. The workqueue merges a Service
-// queued twice.
+// enqueue queues the Services that select obj, delayed by the batch period
+// or merged with a burst. The workqueue merges a Service queued twice.
 func (h *podHandler) enqueue(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], obj client.Object) {
+	h.forServices(ctx, obj, func(req reconcile.Request) {
+		if h.batch > 0 {
+			q.AddAfter(req, h.batch)
+		} else {
+			h.bursts.add(q, req)
+		}
+	})
+}
+
+// enqueueNow queues the Services that select obj at once.
+func (h *podHandler) enqueueNow(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], obj client.Object) {
+	h.forServices(ctx, obj, q.Add)
+}
+
+// forServices calls add for each managed Service that selects obj.
+func (h *podHandler) forServices(ctx context.Context, obj client.Object, queue func(reconcile.Request)) {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok || pod == nil {
 		return
@@ -141,12 +164,7 @@ func (h *podHandler) enqueue(ctx context.Context, q workqueue.TypedRateLimitingI
 		if h.selector != nil && !h.selector.Matches(labels.Set(svc.Labels)) {
 			return
 		}
-		req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}}
-		if h.batch > 0 {
-			q.AddAfter(req, h.batch)
-		} else {
-			h.bursts.add(q, req)
-		}
+		queue(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}})
 	}
 	if h.index != nil {
 		if err := h.index.ServicesSelecting(pod, add); err != nil {

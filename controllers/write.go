@@ -91,16 +91,10 @@ func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, cu
 	if create {
 		result = resultCreated
 	}
-	switch {
-	case r.DryRun:
+	if r.DryRun {
 		msg = "Dry run: would write Endpoints"
-	case !create && desired.ResourceVersion != current.ResourceVersion:
-		// Spec 8.5: until the cache shows a newer version than the one just
-		// replaced, syncing from it would act on stale data.
-		r.stale.replaced(current, desired.ResourceVersion)
-	}
-	if !r.DryRun && !partial {
-		r.ownWrites.wrote(desired)
+	} else {
+		r.recordWrite(current, desired, partial)
 	}
 	ready, notReady := endpoints.CountAddresses(desired.Subsets)
 	logger.Info(msg, "action", result, "method", method, "endpoints", klog.KObj(desired),
@@ -149,6 +143,20 @@ func (r *EndpointsReconciler) writeFailed(ctx context.Context, svc *corev1.Servi
 // Endpoints the cache did not show yet).
 func isConflict(err error) bool {
 	return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)
+}
+
+// recordWrite remembers what a write that the API server accepted means for
+// the syncs that follow. partial says that the write left part of the change
+// to the sync that its own event triggers.
+func (r *EndpointsReconciler) recordWrite(current, desired *corev1.Endpoints, partial bool) {
+	if current != nil && desired.ResourceVersion != current.ResourceVersion {
+		// Spec 8.5: until the cache shows a newer version than the one just
+		// replaced, syncing from it would act on stale data.
+		r.stale.replaced(current, desired.ResourceVersion)
+	}
+	if !partial {
+		r.ownWrites.wrote(desired)
+	}
 }
 
 // apply writes desired with server-side apply: the subsets, the labels and
