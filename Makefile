@@ -50,7 +50,12 @@ FUZZTIME ?= 20s
 .PHONY: test
 test: vet envtest kustomize controller-gen ## Run unit, envtest and end-to-end tests, and a short fuzz run.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -coverprofile cover.out
+	cd test/operator && KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1
 	go test ./internal/endpoints -run '^$$' -fuzz '^FuzzCompute$$' -fuzztime $(FUZZTIME)
+
+.PHONY: helm-lint
+helm-lint: ## Lint the Helm chart in dist/chart with Helm's linter (strict), through Helm's Go library.
+	cd test/operator && go run ./helmlint ../../dist/chart
 
 .PHONY: test-unit
 test-unit: ## Run the unit tests only (no control plane needed).
