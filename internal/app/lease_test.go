@@ -2,15 +2,12 @@ package app
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
-	"strings"
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 )
 
 // memoryLock is a resource lock held in memory; err, when set, is what Get
@@ -96,39 +93,5 @@ func TestLeaseGuard(t *testing.T) {
 				t.Errorf("taking the Lease again: %v, want ErrLeaseLost: %t", err, tc.lost)
 			}
 		})
-	}
-}
-
-// The metrics server speaks HTTP/1.1 only unless --enable-http2.
-func TestMetricsHTTP2(t *testing.T) {
-	for _, enable := range []bool{false, true} {
-		o := DefaultOptions()
-		o.EnableHTTP2 = enable
-		var opts metricsserver.Options
-		w, err := o.metricsTLS(&opts)
-		if err != nil || w != nil {
-			t.Fatalf("metricsTLS: %v, %v", w, err)
-		}
-		c := &tls.Config{NextProtos: []string{"h2", "http/1.1"}}
-		for _, f := range opts.TLSOpts {
-			f(c)
-		}
-		want := "h2,http/1.1"
-		if !enable {
-			want = "http/1.1"
-		}
-		if got := strings.Join(c.NextProtos, ","); got != want {
-			t.Errorf("--enable-http2=%t: ALPN protocols %s, want %s", enable, got, want)
-		}
-	}
-}
-
-// A certificate directory without the files is an error naming the flag.
-func TestMetricsCertMissing(t *testing.T) {
-	o := DefaultOptions()
-	o.MetricsCertPath = t.TempDir()
-	_, err := o.metricsTLS(&metricsserver.Options{})
-	if err == nil || !strings.Contains(err.Error(), "--metrics-cert-path") {
-		t.Errorf("metricsTLS = %v, want an error naming --metrics-cert-path", err)
 	}
 }
