@@ -11,11 +11,11 @@ import (
 
 // Burst detection and merging of Pod-triggered syncs. A burst is more than
 // burstThreshold Service syncs asked for by Pod changes within burstWindow
-// (a rolling update, a node failure, a readiness storm): 50 per second is far
+// (a rolling update, a node failure, a readiness storm): 25 per second is
 // above the churn of a quiet cluster, where every change then syncs at once.
 const (
 	burstWindow    = 200 * time.Millisecond
-	burstThreshold = 10
+	burstThreshold = 5
 	// burstQuiet is the pause in Pod changes that ends a burst: then every
 	// Service that changed during it is synced, once.
 	burstQuiet = 100 * time.Millisecond

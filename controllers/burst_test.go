@@ -121,9 +121,11 @@ func TestBurstBatcherMaxDelay(t *testing.T) {
 			drain(q)
 		}
 	}
-	// The batch opens at the 11th change (110ms): due at 1.11s, then the
-	// next one opens at once and is due a second later.
-	want := []time.Duration{1110 * time.Millisecond, 2110 * time.Millisecond}
+	// The batch opens with the first change past the threshold, at
+	// (burstThreshold+1) x 10ms, and is due a second later; the next one
+	// opens at once and is due a second after that.
+	opened := (burstThreshold + 1) * 10 * time.Millisecond
+	want := []time.Duration{opened + time.Second, opened + 2*time.Second}
 	if len(flushes) != len(want) || flushes[0] != want[0] || flushes[1] != want[1] {
 		t.Errorf("a never-pausing burst was published at %v, want %v", flushes, want)
 	}
