@@ -124,6 +124,7 @@ type EndpointsReconciler struct {
 	reader    cacheReader
 	bursts    *burstBatcher
 	ownWrites *ownWrites
+	known     *upToDateInputs
 	triggers  *endpoints.TriggerTimeTracker
 	stale     *staleTracker
 	published *publishedState
@@ -223,6 +224,11 @@ func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName
 	if err != nil {
 		return "", err
 	}
+	in := inputsOf(svc, current, pods)
+	if r.known.matches(key, in) {
+		logger.V(5).Info("Nothing changed since the Endpoints were last found up to date")
+		return resultUnchanged, nil
+	}
 	triggerTime, commitTriggers := r.triggers.Observe(svc, pods)
 	res := endpoints.Compute(svc, pods)
 	r.reportExcluded(ctx, svc, res.Excluded)
@@ -232,6 +238,11 @@ func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName
 		// Spec 7.3: the changes are published (or already were); a sync
 		// that failed leaves them to the one that will publish them.
 		commitTriggers()
+	}
+	if err == nil && result == resultUnchanged {
+		r.known.set(key, in)
+	} else {
+		r.known.forget(key)
 	}
 	return result, err
 }
@@ -322,6 +333,7 @@ func (r *EndpointsReconciler) writeIfNeeded(ctx context.Context, svc *corev1.Ser
 // (spec 1.2, 1.3, 8.6): they carry its managed-by label, or the start-up sweep
 // found them orphaned (serviceGone) and they are not a leader-election lock.
 func (r *EndpointsReconciler) deleteEndpoints(ctx context.Context, key types.NamespacedName, serviceGone bool) (string, error) {
+	r.known.forget(key)
 	if serviceGone {
 		r.triggers.Forget(key)
 		r.stale.forget(key)
@@ -466,6 +478,7 @@ func (r *EndpointsReconciler) init() error {
 	}
 	r.bursts = newBurstBatcher(r.BurstMaxDelay, r.DelayClock)
 	r.ownWrites = newOwnWrites()
+	r.known = newUpToDateInputs()
 	r.triggers = endpoints.NewTriggerTimeTracker()
 	r.stale = newStaleTracker()
 	r.published = newPublishedState()
