@@ -20,7 +20,8 @@ import (
 
 // benchPod returns a ready Pod of namespace ns labelled app=app, with the
 // i-th IP of 10.0.0.0/8 and a named container port.
-func benchPod(ns, app string, i int) *corev1.Pod {
+func benchPod(app string, i int) *corev1.Pod {
+	const ns = "ns"
 	ip := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String()
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
@@ -68,7 +69,7 @@ func BenchmarkPodEventMapping(b *testing.B) {
 		if err := services.Add(benchService("web")); err != nil {
 			b.Fatal(err)
 		}
-		pod := benchPod("ns", "web", 1)
+		pod := benchPod("web", 1)
 		b.Run(fmt.Sprintf("services=%d/indexed", n), func(b *testing.B) {
 			b.ReportAllocs()
 			found := 0
@@ -101,7 +102,7 @@ func BenchmarkSyncPodLookup(b *testing.B) {
 			if i >= 100 {
 				app = fmt.Sprintf("other-%d", i%1000)
 			}
-			if err := pods.Add(benchPod("ns", app, i)); err != nil {
+			if err := pods.Add(benchPod(app, i)); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -129,7 +130,7 @@ func BenchmarkSteadyStateSync(b *testing.B) {
 		if i >= 100 {
 			app = fmt.Sprintf("other-%d", i%100)
 		}
-		if err := pods.Add(benchPod("ns", app, i)); err != nil {
+		if err := pods.Add(benchPod(app, i)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -169,7 +170,7 @@ func BenchmarkSteadyStateSync(b *testing.B) {
 func TestUnchangedInputsSkipComputing(t *testing.T) {
 	x, pods, services, eps := newTestIndex(t)
 	for i := range 3 {
-		if err := pods.Add(benchPod("ns", "web", i)); err != nil {
+		if err := pods.Add(benchPod("web", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -198,7 +199,7 @@ func TestUnchangedInputsSkipComputing(t *testing.T) {
 	if _, ok := r.known.last[key]; !ok {
 		t.Fatal("the inputs of an up-to-date sync were not remembered")
 	}
-	notReady := benchPod("ns", "web", 1)
+	notReady := benchPod("web", 1)
 	notReady.ResourceVersion = "2"
 	notReady.Status.Conditions[0].Status = corev1.ConditionFalse
 	if err := pods.Update(notReady); err != nil {
