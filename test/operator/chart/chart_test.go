@@ -150,6 +150,8 @@ extraArgs: [--pprof-bind-address=localhost:8082]
 		values: `
 image: {repository: registry.example.com/ec, tag: v1.2.3, pullPolicy: Always}
 serviceMonitor: {enabled: true, interval: 15s, labels: {release: prom}}
+prometheusRule: {enabled: true, labels: {release: prom}}
+grafanaDashboard: {enabled: true}
 networkPolicy: {enabled: true}
 podDisruptionBudget: {minAvailable: 50%}
 metrics: {port: 9443}
@@ -160,7 +162,8 @@ podAnnotations: {example.com/team: net}
 resources: {requests: {cpu: 50m, memory: 64Mi}, limits: {memory: 2Gi}}
 `,
 		objects: sorted(append(slices.Clone(defaultObjects),
-			"NetworkPolicy "+fullName+"-allow-metrics-traffic", "ServiceMonitor "+fullName)),
+			"NetworkPolicy "+fullName+"-allow-metrics-traffic", "ServiceMonitor "+fullName,
+			"PrometheusRule "+fullName, "ConfigMap "+fullName+"-dashboard")),
 		args: append(append(slices.Clone(defaultArgs[:4]), "--metrics-bind-address=:9443"), defaultArgs[5:]...),
 		check: func(t *testing.T, objs []*unstructured.Unstructured, dep *appsv1.Deployment) {
 			spec := dep.Spec.Template.Spec
@@ -190,6 +193,7 @@ resources: {requests: {cpu: 50m, memory: 64Mi}, limits: {memory: 2Gi}}
 					t.Errorf("ServiceMonitor selects %s=%s, which the metrics Service (labels %v) lacks", k, v, svc.Labels)
 				}
 			}
+			checkMonitoring(t, objs)
 			pdb := find(t, objs, "PodDisruptionBudget", fullName)
 			if v, _, _ := unstructured.NestedFieldNoCopy(pdb.Object, "spec", "minAvailable"); v != "50%" {
 				t.Errorf("PodDisruptionBudget minAvailable = %v, want 50%%", v)
@@ -294,6 +298,39 @@ func checkRules(t *testing.T, objs []*unstructured.Unstructured, kind, name, fil
 	role := typed[rbacv1.ClusterRole](t, find(t, objs, kind, name))
 	if !reflect.DeepEqual(role.Rules, want.Rules) {
 		t.Errorf("%s %s rules\n  %+v\ndiffer from config/rbac/%s\n  %+v", kind, name, role.Rules, file, want.Rules)
+	}
+}
+
+// checkMonitoring checks that the chart's PrometheusRule and dashboard are
+// those of config/monitoring.
+func checkMonitoring(t *testing.T, objs []*unstructured.Unstructured) {
+	t.Helper()
+	dir := filepath.Join(repoRoot(), "config", "monitoring")
+	data, err := os.ReadFile(filepath.Join(dir, "alerts.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{}
+	if err := yaml.Unmarshal(data, &want); err != nil {
+		t.Fatal(err)
+	}
+	rule := find(t, objs, "PrometheusRule", fullName)
+	if !reflect.DeepEqual(rule.Object["spec"], want["spec"]) {
+		t.Errorf("the chart's PrometheusRule spec differs from config/monitoring/alerts.yaml:\n%v\nwant\n%v", rule.Object["spec"], want["spec"])
+	}
+	if rule.GetLabels()["release"] != "prom" {
+		t.Errorf("PrometheusRule labels %v, want release: prom", rule.GetLabels())
+	}
+	dashboard, err := os.ReadFile(filepath.Join(dir, "dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm := typed[corev1.ConfigMap](t, find(t, objs, "ConfigMap", fullName+"-dashboard"))
+	if got := cm.Data["endpoints-controller.json"]; got != strings.TrimSuffix(string(dashboard), "\n") {
+		t.Errorf("the chart's dashboard differs from config/monitoring/dashboard.json")
+	}
+	if cm.Labels["grafana_dashboard"] != "1" {
+		t.Errorf("dashboard ConfigMap labels %v, want grafana_dashboard: \"1\"", cm.Labels)
 	}
 }
 
