@@ -25,7 +25,9 @@ func makeRun(t *testing.T, bin string, out *bytes.Buffer, env ...string) *exec.C
 		"ARGS=--metrics-bind-address=0 --health-probe-bind-address=0")
 	cmd.Dir = repoRoot(t)
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "KUBECONFIG=") && !strings.HasPrefix(kv, "KUBEBUILDER_ASSETS=") {
+		// Not the caller's cluster, nor the flags of a make that runs this test.
+		if !strings.HasPrefix(kv, "KUBECONFIG=") && !strings.HasPrefix(kv, "KUBEBUILDER_ASSETS=") &&
+			!strings.HasPrefix(kv, "MAKEFLAGS=") && !strings.HasPrefix(kv, "MFLAGS=") && !strings.HasPrefix(kv, "MAKELEVEL=") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -194,9 +195,10 @@ func TestMetricsExposed(t *testing.T) {
 		}
 	})
 
-	addr := freeAddr(t)
+	addr, pprofAddr := freeAddr(t), freeAddr(t)
 	opts := app.DefaultOptions()
 	opts.MetricsAddr, opts.MetricsSecure, opts.ProbeAddr = addr, false, "0"
+	opts.PprofAddr = pprofAddr
 	opts.LeaderElect, opts.LeaderElectionNamespace = true, metav1.NamespaceDefault
 	opts.GracefulShutdownTimeout = 5 * time.Second
 	ctx, cancel := context.WithCancel(t.Context())
@@ -229,6 +231,17 @@ func TestMetricsExposed(t *testing.T) {
 	})
 	if err != nil {
 		t.Errorf("After a minute, /metrics still lacks what the alerts and the dashboard use:\n  %s", strings.Join(missing, "\n  "))
+	}
+
+	// --pprof-bind-address serves the Go profiler of the running controller.
+	resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/goroutine?debug=1") //nolint:noctx // a local test server
+	if err != nil {
+		t.Fatalf("Profiler on --pprof-bind-address=%s: %v", pprofAddr, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile:") {
+		t.Errorf("GET /debug/pprof/goroutine: %v %s %.100q; want 200 and a goroutine profile", err, resp.Status, body)
 	}
 }
 
