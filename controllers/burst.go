@@ -11,11 +11,14 @@ import (
 
 // Burst detection and merging of Pod-triggered syncs. A burst is more than
 // burstThreshold Service syncs asked for by Pod changes within burstWindow
-// (a rolling update, a node failure, a readiness storm): 25 per second is
-// above the churn of a quiet cluster, where every change then syncs at once.
+// (a rolling update, a node failure, a readiness storm): 100 per second. Below
+// that, steady churn of a busy cluster included, every change syncs at once;
+// the end-to-end fault test's churn (10 Pod changes a second, each syncing
+// one or two Services) measured a p50 latency of 715 ms with a threshold of
+// 25 a second, as its clusters of changes held syncs back for the max delay.
 const (
 	burstWindow    = 200 * time.Millisecond
-	burstThreshold = 5
+	burstThreshold = 20
 	// burstQuiet is the pause in Pod changes that ends a burst: then every
 	// Service that changed during it is synced, once.
 	burstQuiet = 100 * time.Millisecond

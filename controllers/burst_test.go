@@ -42,7 +42,7 @@ func TestBurstBatcherLoneChanges(t *testing.T) {
 	b := newBurstBatcher(time.Second, clk)
 	q := newTestQueue(t)
 	for i := range 100 {
-		clk.Step(50 * time.Millisecond) // 20 a second: no burst
+		clk.Step(50 * time.Millisecond) // 20 a second, far below a burst
 		b.add(q, burstReq(fmt.Sprintf("svc-%d", i)))
 		if got := drain(q); got != 1 {
 			t.Fatalf("change %d: %d queued at once, want 1", i, got)
@@ -63,6 +63,7 @@ func TestBurstBatcherMergesABurst(t *testing.T) {
 	immediate := 0
 	for i := range 200 { // 200 changes of 20 Services within 200ms
 		clk.Step(time.Millisecond)
+		settle(t, b)
 		b.add(q, burstReq(fmt.Sprintf("svc-%d", i%20)))
 		immediate += drain(q)
 	}
@@ -110,8 +111,9 @@ func TestBurstBatcherMaxDelay(t *testing.T) {
 	q := newTestQueue(t)
 	start := clk.Now()
 	var flushes []time.Duration
+	const step = 5 * time.Millisecond // 200 a second, never pausing
 	for i := 0; clk.Now().Sub(start) < 2500*time.Millisecond; i++ {
-		clk.Step(10 * time.Millisecond) // 100 a second, never pausing
+		clk.Step(step)
 		settle(t, b)
 		if n := drain(q); n > 0 && i >= burstThreshold {
 			flushes = append(flushes, clk.Now().Sub(start))
@@ -122,9 +124,9 @@ func TestBurstBatcherMaxDelay(t *testing.T) {
 		}
 	}
 	// The batch opens with the first change past the threshold, at
-	// (burstThreshold+1) x 10ms, and is due a second later; the next one
+	// (burstThreshold+1) steps, and is due a second later; the next one
 	// opens at once and is due a second after that.
-	opened := (burstThreshold + 1) * 10 * time.Millisecond
+	opened := (burstThreshold + 1) * step
 	want := []time.Duration{opened + time.Second, opened + 2*time.Second}
 	if len(flushes) != len(want) || flushes[0] != want[0] || flushes[1] != want[1] {
 		t.Errorf("a never-pausing burst was published at %v, want %v", flushes, want)

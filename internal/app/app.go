@@ -132,7 +132,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.BatchPeriod, "endpoint-updates-batch-period", o.BatchPeriod,
 		"Delay of Pod-triggered syncs, to merge bursts of Pod changes into one write; 0 syncs at once.")
 	fs.DurationVar(&o.BurstMaxDelay, "pod-burst-max-delay", o.BurstMaxDelay,
-		"With --endpoint-updates-batch-period=0: during a burst of Pod changes (over 25 Service syncs a second), syncs wait "+
+		"With --endpoint-updates-batch-period=0: during a burst of Pod changes (over 100 Service syncs a second), syncs wait "+
 			"until the changes pause for 100ms, at most this long, so each Service is written once per burst; a lone change "+
 			"syncs at once. 0 syncs every change at once.")
 	fs.StringVar(&o.ServiceSelector, "service-label-selector", o.ServiceSelector,
