@@ -30,7 +30,7 @@ const fullName = releaseName + "-endpoints-controller"
 var defaultArgs = []string{
 	"--leader-elect", "--leader-elect-lease-duration=15s", "--leader-elect-renew-deadline=10s", "--leader-elect-retry-period=2s",
 	"--metrics-bind-address=:8443", "--health-probe-bind-address=:8081", "--graceful-shutdown-timeout=5s",
-	"--write-method=update", "--dry-run=false", "--concurrent-syncs=5", "--endpoint-updates-batch-period=0s",
+	"--write-method=update", "--dry-run=false", "--concurrent-syncs=20", "--endpoint-updates-batch-period=0s",
 	"--zap-log-level=info",
 }
 
