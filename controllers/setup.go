@@ -154,7 +154,7 @@ func (h *podHandler) enqueueNow(ctx context.Context, q workqueue.TypedRateLimiti
 	h.forServices(ctx, obj, q.Add)
 }
 
-// forServices calls add for each managed Service that selects obj.
+// forServices calls queue with each managed Service that selects obj.
 func (h *podHandler) forServices(ctx context.Context, obj client.Object, queue func(reconcile.Request)) {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok || pod == nil {
