@@ -80,7 +80,7 @@ const DefaultConcurrentSyncs = 20
 // DefaultBurstMaxDelay is the default of --pod-burst-max-delay: how long a
 // burst of Pod changes may hold back syncs, so that each Service is written
 // once per burst. See the README for the measurements behind it.
-const DefaultBurstMaxDelay = time.Second
+const DefaultBurstMaxDelay = 2 * time.Second
 
 // DefaultOptions returns the flag defaults.
 func DefaultOptions() Options {
