@@ -257,7 +257,10 @@ func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName
 // cache fails with a conflict (409). So the first write of each Service by
 // this process is decided from the live Endpoints, read from the API server;
 // later writes start from the cache, which the stale guard keeps from being
-// older than what this process wrote or read. A conflict then costs one
+// older than what this process wrote or read. Missing Endpoints are the
+// exception (most of a start-up on a new cluster): a create cannot replace
+// anything, so it is sent without that read, and an AlreadyExists answer
+// leads to the read. A conflict then costs one
 // extra round trip: the live Endpoints are read and the write is decided once
 // more from them. A second conflict is an error, retried with back-off: never
 // a spin.
@@ -274,6 +277,19 @@ func (r *EndpointsReconciler) converge(ctx context.Context, svc *corev1.Service,
 	} else if current != nil && r.upToDate(svc, current, res, triggerTime) {
 		r.published.set(key, res)
 		return resultUnchanged, nil
+	} else if current == nil && r.WriteMethod != WriteApply {
+		// A create: it fails with AlreadyExists rather than replace
+		// Endpoints that the cache does not show yet. (Apply creates and
+		// changes alike, so it is decided from the live Endpoints.)
+		result, err := r.writeIfNeeded(ctx, svc, nil, res, triggerTime)
+		if !isConflict(err) {
+			if err == nil {
+				r.verified.Store(key, struct{}{})
+			}
+			return result, err
+		}
+		verified = true // one more attempt, from the live Endpoints, and no more
+		log.FromContext(ctx).V(2).Info("Conflict: reading the live Endpoints to decide once more", "reason", err.Error())
 	}
 	result, err := r.writeFromLive(ctx, svc, current, res, triggerTime)
 	if verified || !isConflict(err) {

@@ -165,9 +165,10 @@ func TestWriteRefusedLongerThanFastRetries(t *testing.T) {
 	}
 }
 
-// A cache behind the API server costs no conflict on the first write of a
+// A cache behind the API server costs no conflict on the first update of a
 // Service by this process (decided from the live Endpoints, read with
-// APIReader, not the cache), and at most one extra round trip later: after a
+// APIReader, not the cache), one AlreadyExists on a first create (sent
+// without that read), and at most one extra round trip later: after a
 // conflict the live Endpoints are read and the write is decided once more
 // from them; a second conflict is an error for the back-off, never a loop.
 func TestConflictCostsOneRoundTrip(t *testing.T) {
@@ -200,9 +201,14 @@ func TestConflictCostsOneRoundTrip(t *testing.T) {
 			wantWrites: 0, wantLiveReads: 1, wantResult: resultUnchanged,
 		},
 		{
-			name:       "first write, the cache does not show them yet: no create",
-			live:       endpointsWith(wantIP, endpoints.ControllerName),
-			wantWrites: 0, wantLiveReads: 1, wantResult: resultUnchanged,
+			name: "first write, the cache does not show them yet: the create is refused, the live version is up to date",
+			live: endpointsWith(wantIP, endpoints.ControllerName),
+			// The create is sent without a live read (409 AlreadyExists).
+			wantWrites: 1, wantLiveReads: 1, wantResult: resultUnchanged,
+		},
+		{
+			name:       "first write, no Endpoints at all: a create, no live read",
+			wantWrites: 1, wantLiveReads: 0, wantResult: resultCreated,
 		},
 		{
 			name:   "later write, someone else changed the Endpoints: one more update from the live version",
@@ -240,11 +246,11 @@ func TestConflictCostsOneRoundTrip(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			api := fake.NewClientBuilder().WithObjects(retryTestService(), pod.DeepCopy(), tc.live.DeepCopy()).Build()
-			live := &corev1.Endpoints{}
-			if err := api.Get(ctx, retryTestKey, live); err != nil {
-				t.Fatal(err)
+			objs := []client.Object{retryTestService(), pod.DeepCopy()}
+			if tc.live != nil {
+				objs = append(objs, tc.live.DeepCopy())
 			}
+			api := fake.NewClientBuilder().WithObjects(objs...).Build()
 			var cached *corev1.Endpoints
 			if tc.cached != nil {
 				cached = tc.cached.DeepCopy()
