@@ -110,20 +110,20 @@ func TestTrimPodKeepsWhatTheControllerReads(t *testing.T) {
 func BenchmarkPodCacheCost(b *testing.B) {
 	const n = 2000
 	for _, tc := range []struct {
-		name string
-		trim bool
-	}{{"full", false}, {"trimmed", true}} {
+		name      string
+		transform func(any) (any, error)
+	}{{"full", nil}, {"trimmed", TrimPod}, {"compact", CompactPod}} {
 		b.Run(tc.name, func(b *testing.B) {
 			var perPod float64
 			for range b.N {
-				perPod = heapPerPod(n, tc.trim)
+				perPod = heapPerPod(n, tc.transform)
 			}
 			b.ReportMetric(perPod, "bytes/pod")
 		})
 	}
 }
 
-func heapPerPod(n int, trim bool) float64 {
+func heapPerPod(n int, transform func(any) (any, error)) float64 {
 	keep := make([]any, n)
 	runtime.GC()
 	var before, after runtime.MemStats
@@ -132,8 +132,8 @@ func heapPerPod(n int, trim bool) float64 {
 		// A decoded Pod owns its memory: deep-copy to drop sharing between
 		// the fixtures, as the informer's decoder would.
 		var obj any = realisticPod(i).DeepCopy()
-		if trim {
-			obj, _ = TrimPod(obj)
+		if transform != nil {
+			obj, _ = transform(obj)
 		}
 		keep[i] = obj
 	}

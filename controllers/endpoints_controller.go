@@ -229,8 +229,10 @@ func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName
 		logger.V(5).Info("Nothing changed since the Endpoints were last found up to date")
 		return resultUnchanged, nil
 	}
-	triggerTime, commitTriggers := r.triggers.Observe(svc, pods)
-	res := endpoints.Compute(svc, pods)
+	views := viewsOf(pods)
+	defer views.release()
+	triggerTime, commitTriggers := r.triggers.Observe(svc, views.pods())
+	res := endpoints.Compute(svc, views.pods())
 	r.reportExcluded(ctx, svc, res.Excluded)
 
 	result, err := r.converge(ctx, svc, current, res, triggerTime)

@@ -25,7 +25,7 @@ func versionHash(uid types.UID, rv string) uint64 {
 	return h.Sum64()
 }
 
-func inputsOf(svc *corev1.Service, current *corev1.Endpoints, pods []*corev1.Pod) inputs {
+func inputsOf(svc *corev1.Service, current *corev1.Endpoints, pods []*cachedPod) inputs {
 	in := inputs{service: versionHash(svc.UID, svc.ResourceVersion), pods: len(pods)}
 	if current != nil {
 		in.endpoints = versionHash(current.UID, current.ResourceVersion)

@@ -110,7 +110,7 @@ func labelPairKey(namespace, key, value string) string {
 
 // podLabelIndexFunc indexes a Pod under each of its labels.
 func podLabelIndexFunc(obj any) ([]string, error) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := obj.(*cachedPod)
 	if !ok || len(pod.Labels) == 0 {
 		return nil, nil
 	}
@@ -190,7 +190,7 @@ func (x *CacheIndex) get(stores []toolscache.Indexer, key types.NamespacedName) 
 // PodsSelectedBy returns the cached Pods of namespace that selector (non-nil)
 // selects. It visits only the Pods that carry the selector's most selective
 // pair; an empty selector selects every Pod of the namespace.
-func (x *CacheIndex) PodsSelectedBy(namespace string, selector map[string]string) ([]*corev1.Pod, error) {
+func (x *CacheIndex) PodsSelectedBy(namespace string, selector map[string]string) ([]*cachedPod, error) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	if len(selector) == 0 {
@@ -210,9 +210,9 @@ func (x *CacheIndex) PodsSelectedBy(namespace string, selector map[string]string
 			return nil, nil
 		}
 	}
-	pods := make([]*corev1.Pod, 0, len(candidates))
+	pods := make([]*cachedPod, 0, len(candidates))
 	for _, obj := range candidates {
-		if pod, ok := obj.(*corev1.Pod); ok && pod.Namespace == namespace && selects(selector, pod.Labels) {
+		if pod, ok := obj.(*cachedPod); ok && pod.Namespace == namespace && selects(selector, pod.Labels) {
 			pods = append(pods, pod)
 		}
 	}
@@ -220,25 +220,26 @@ func (x *CacheIndex) PodsSelectedBy(namespace string, selector map[string]string
 }
 
 // allPods returns every cached Pod of namespace, for an empty selector.
-func (x *CacheIndex) allPods(namespace string) ([]*corev1.Pod, error) {
+func (x *CacheIndex) allPods(namespace string) ([]*cachedPod, error) {
 	objs, err := byIndex(x.pods, toolscache.NamespaceIndex, namespace)
 	if err != nil {
 		return nil, err
 	}
-	pods := make([]*corev1.Pod, 0, len(objs))
+	pods := make([]*cachedPod, 0, len(objs))
 	for _, obj := range objs {
-		if pod, ok := obj.(*corev1.Pod); ok {
+		if pod, ok := obj.(*cachedPod); ok {
 			pods = append(pods, pod)
 		}
 	}
 	return pods, nil
 }
 
-// ServicesSelecting calls fn for each cached Service whose selector selects
-// pod, at most once per Service. It looks up the Services indexed under each
-// label of the Pod, so its cost is the Pod's labels plus the Services that
-// share a selector pair with it, whatever the namespace holds.
-func (x *CacheIndex) ServicesSelecting(pod *corev1.Pod, fn func(*corev1.Service)) error {
+// ServicesSelecting calls fn for each cached Service whose selector selects a
+// Pod of namespace with podLabels, at most once per Service. It looks up the
+// Services indexed under each label of the Pod, so its cost is the Pod's
+// labels plus the Services that share a selector pair with it, whatever the
+// namespace holds.
+func (x *CacheIndex) ServicesSelecting(namespace string, podLabels map[string]string, fn func(*corev1.Service)) error {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	visit := func(indexValue string) error {
@@ -247,17 +248,17 @@ func (x *CacheIndex) ServicesSelecting(pod *corev1.Pod, fn func(*corev1.Service)
 			return err
 		}
 		for _, obj := range objs {
-			if svc, ok := obj.(*corev1.Service); ok && svc.Spec.Selector != nil && selects(svc.Spec.Selector, pod.Labels) {
+			if svc, ok := obj.(*corev1.Service); ok && svc.Spec.Selector != nil && selects(svc.Spec.Selector, podLabels) {
 				fn(svc)
 			}
 		}
 		return nil
 	}
-	if err := visit(pod.Namespace + "/"); err != nil {
+	if err := visit(namespace + "/"); err != nil {
 		return err
 	}
-	for k, v := range pod.Labels {
-		if err := visit(labelPairKey(pod.Namespace, k, v)); err != nil {
+	for k, v := range podLabels {
+		if err := visit(labelPairKey(namespace, k, v)); err != nil {
 			return err
 		}
 	}

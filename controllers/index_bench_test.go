@@ -75,7 +75,7 @@ func BenchmarkPodEventMapping(b *testing.B) {
 			b.ReportAllocs()
 			found := 0
 			for b.Loop() {
-				_ = x.ServicesSelecting(pod, func(*corev1.Service) { found++ })
+				_ = x.ServicesSelecting(pod.Namespace, pod.Labels, func(*corev1.Service) { found++ })
 			}
 			if found != b.N {
 				b.Fatalf("found %d Services in %d lookups, want one each", found, b.N)
@@ -140,7 +140,7 @@ func upToDateService(tb testing.TB, selected, total int) (*EndpointsReconciler, 
 		tb.Fatal(err)
 	}
 	found, _ := x.PodsSelectedBy("ns", svc.Spec.Selector)
-	current := endpoints.Desired(svc, nil, endpoints.Compute(svc, found), time.Time{})
+	current := endpoints.Desired(svc, nil, endpoints.Compute(svc, viewsOf(found).pods()), time.Time{})
 	current.ResourceVersion = "1"
 	if err := eps.Add(current); err != nil {
 		tb.Fatal(err)

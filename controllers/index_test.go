@@ -24,11 +24,30 @@ func newTestIndex(t testing.TB) (x *CacheIndex, pods, services, eps toolscache.I
 		x.track(obj, s)
 		return s
 	}
-	pods, services, eps = store(&corev1.Pod{}), store(&corev1.Service{}), store(&corev1.Endpoints{})
+	pods, services, eps = compactingStore{store(&corev1.Pod{})}, store(&corev1.Service{}), store(&corev1.Endpoints{})
 	if err := x.complete(); err != nil {
 		t.Fatal(err)
 	}
 	return x, pods, services, eps
+}
+
+// compactingStore stores Pods as the informer does with CompactPod, its
+// transform in production.
+type compactingStore struct{ toolscache.Indexer }
+
+func (s compactingStore) Add(obj any) error {
+	compact, _ := CompactPod(obj)
+	return s.Indexer.Add(compact)
+}
+
+func (s compactingStore) Update(obj any) error {
+	compact, _ := CompactPod(obj)
+	return s.Indexer.Update(compact)
+}
+
+func (s compactingStore) Delete(obj any) error {
+	compact, _ := CompactPod(obj)
+	return s.Indexer.Delete(compact)
 }
 
 func testPod(ns, name string, lbls map[string]string) *corev1.Pod {
@@ -41,11 +60,11 @@ func testService(ns, name string, selector map[string]string) *corev1.Service {
 
 // bruteServices is the brute-force twin of ServicesSelecting: a scan of
 // every Service.
-func bruteServices(services toolscache.Indexer, pod *corev1.Pod) []string {
+func bruteServices(services toolscache.Indexer, pod metav1.Object) []string {
 	var out []string
 	for _, obj := range services.List() {
 		svc := obj.(*corev1.Service)
-		if svc.Namespace == pod.Namespace && svc.Spec.Selector != nil && selects(svc.Spec.Selector, pod.Labels) {
+		if svc.Namespace == pod.GetNamespace() && svc.Spec.Selector != nil && selects(svc.Spec.Selector, pod.GetLabels()) {
 			out = append(out, svc.Name)
 		}
 	}
@@ -57,7 +76,7 @@ func bruteServices(services toolscache.Indexer, pod *corev1.Pod) []string {
 func brutePods(pods toolscache.Indexer, ns string, selector map[string]string) []string {
 	var out []string
 	for _, obj := range pods.List() {
-		pod := obj.(*corev1.Pod)
+		pod := obj.(*cachedPod)
 		if pod.Namespace == ns && selects(selector, pod.Labels) {
 			out = append(out, pod.Name)
 		}
@@ -66,10 +85,10 @@ func brutePods(pods toolscache.Indexer, ns string, selector map[string]string) [
 	return out
 }
 
-func indexedServices(t *testing.T, x *CacheIndex, pod *corev1.Pod) []string {
+func indexedServices(t *testing.T, x *CacheIndex, pod metav1.Object) []string {
 	t.Helper()
 	var out []string
-	if err := x.ServicesSelecting(pod, func(svc *corev1.Service) { out = append(out, svc.Name) }); err != nil {
+	if err := x.ServicesSelecting(pod.GetNamespace(), pod.GetLabels(), func(svc *corev1.Service) { out = append(out, svc.Name) }); err != nil {
 		t.Fatal(err)
 	}
 	slices.Sort(out)
@@ -209,7 +228,7 @@ func TestIndexMatchesBruteForce(t *testing.T) {
 					t.Fatal(err)
 				}
 				for _, obj := range pods.List() {
-					p := obj.(*corev1.Pod)
+					p := obj.(*cachedPod)
 					if got, want := indexedServices(t, x, p), bruteServices(services, p); !slices.Equal(got, want) {
 						t.Fatalf("step %d: Services of %s/%s: indexed %v, scan %v", step, p.Namespace, p.Name, got, want)
 					}

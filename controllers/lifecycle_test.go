@@ -189,9 +189,9 @@ func TestTerminatingNamespaceCreateDropped(t *testing.T) {
 	})
 
 	dropped, failed, created := syncs(t, "dropped"), syncs(t, "error"), writes(t, "create", false)
-	mgr := newBareManager(t, controllers.WriteUpdate, terminating, live)
+	mgr, index := newBareManager(t, controllers.WriteUpdate, terminating, live)
 	recorder := events.NewFakeRecorder(100)
-	r := &controllers.EndpointsReconciler{Client: mgr.GetClient(), Recorder: recorder, SkipNameValidation: true}
+	r := &controllers.EndpointsReconciler{Client: mgr.GetClient(), Index: index, Recorder: recorder, SkipNameValidation: true}
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatalf("Setting up the reconciler: %v", err)
 	}

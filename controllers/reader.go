@@ -17,7 +17,7 @@ type cacheReader interface {
 	service(ctx context.Context, key types.NamespacedName) (*corev1.Service, error)
 	endpoints(ctx context.Context, key types.NamespacedName) (*corev1.Endpoints, error)
 	// pods returns the Pods of namespace that selector (non-nil) selects.
-	pods(ctx context.Context, namespace string, selector map[string]string) ([]*corev1.Pod, error)
+	pods(ctx context.Context, namespace string, selector map[string]string) ([]*cachedPod, error)
 }
 
 // indexReader reads the informers' stores by pointer, through CacheIndex:
@@ -32,7 +32,7 @@ func (r indexReader) endpoints(_ context.Context, key types.NamespacedName) (*co
 	return r.index.Endpoints(key), nil
 }
 
-func (r indexReader) pods(_ context.Context, namespace string, selector map[string]string) ([]*corev1.Pod, error) {
+func (r indexReader) pods(_ context.Context, namespace string, selector map[string]string) ([]*cachedPod, error) {
 	pods, err := r.index.PodsSelectedBy(namespace, selector)
 	if err != nil {
 		return nil, fmt.Errorf("listing Pods of namespace %s for selector %v: %w", namespace, selector, err)
@@ -67,15 +67,15 @@ func (r clientReader) endpoints(ctx context.Context, key types.NamespacedName) (
 	return ep, nil
 }
 
-func (r clientReader) pods(ctx context.Context, namespace string, selector map[string]string) ([]*corev1.Pod, error) {
+func (r clientReader) pods(ctx context.Context, namespace string, selector map[string]string) ([]*cachedPod, error) {
 	list := &corev1.PodList{}
 	if err := r.client.List(ctx, list, client.InNamespace(namespace),
 		client.MatchingLabelsSelector{Selector: labels.SelectorFromSet(selector)}); err != nil {
 		return nil, fmt.Errorf("listing Pods of namespace %s for selector %v: %w", namespace, selector, err)
 	}
-	pods := make([]*corev1.Pod, len(list.Items))
+	pods := make([]*cachedPod, len(list.Items))
 	for i := range list.Items {
-		pods[i] = &list.Items[i]
+		pods[i] = newCachedPod(&list.Items[i])
 	}
 	return pods, nil
 }

@@ -93,7 +93,7 @@ func TestConflictRecovered(t *testing.T) {
 	stale.Labels = labelsFor(nil, false)
 	create(t, stale)
 
-	mgr := newBareManager(t, controllers.WriteUpdate, ns)
+	mgr, index := newBareManager(t, controllers.WriteUpdate, ns)
 	var injected atomic.Bool
 	wrapped := interceptor.NewClient(withWatch{mgr.GetClient()}, interceptor.Funcs{
 		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
@@ -106,7 +106,7 @@ func TestConflictRecovered(t *testing.T) {
 		},
 	})
 	recorder := events.NewFakeRecorder(100)
-	r := &controllers.EndpointsReconciler{Client: wrapped, APIReader: mgr.GetAPIReader(), Recorder: recorder, SkipNameValidation: true}
+	r := &controllers.EndpointsReconciler{Client: wrapped, APIReader: mgr.GetAPIReader(), Index: index, Recorder: recorder, SkipNameValidation: true}
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatalf("Setting up the reconciler: %v", err)
 	}

@@ -117,15 +117,14 @@ func (h *podHandler) Create(ctx context.Context, e event.CreateEvent, q workqueu
 }
 
 func (h *podHandler) Update(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	oldPod, ok1 := e.ObjectOld.(*corev1.Pod)
-	newPod, ok2 := e.ObjectNew.(*corev1.Pod)
-	if !ok1 || !ok2 || !endpoints.PodChangeMatters(oldPod, newPod) {
+	var oldPod, newPod corev1.Pod
+	if !podView(e.ObjectOld, &oldPod) || !podView(e.ObjectNew, &newPod) || !endpoints.PodChangeMatters(&oldPod, &newPod) {
 		return
 	}
 	// A label change can move the Pod between Services: sync both sides.
-	h.enqueue(ctx, q, oldPod)
+	h.enqueue(ctx, q, e.ObjectOld)
 	if !maps.Equal(oldPod.Labels, newPod.Labels) {
-		h.enqueue(ctx, q, newPod)
+		h.enqueue(ctx, q, e.ObjectNew)
 	}
 }
 
@@ -156,8 +155,8 @@ func (h *podHandler) enqueueNow(ctx context.Context, q workqueue.TypedRateLimiti
 
 // forServices calls queue with each managed Service that selects obj.
 func (h *podHandler) forServices(ctx context.Context, obj client.Object, queue func(reconcile.Request)) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok || pod == nil {
+	pod, ok := podMeta(obj)
+	if !ok {
 		return
 	}
 	add := func(svc *corev1.Service) {
@@ -167,18 +166,18 @@ func (h *podHandler) forServices(ctx context.Context, obj client.Object, queue f
 		queue(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}})
 	}
 	if h.index != nil {
-		if err := h.index.ServicesSelecting(pod, add); err != nil {
+		if err := h.index.ServicesSelecting(pod.GetNamespace(), pod.GetLabels(), add); err != nil {
 			log.FromContext(ctx).Error(err, "Finding the Services of a Pod", "pod", klog.KObj(pod))
 		}
 		return
 	}
 	services := &corev1.ServiceList{}
-	if err := h.services.List(ctx, services, client.InNamespace(pod.Namespace), client.UnsafeDisableDeepCopy); err != nil {
-		log.FromContext(ctx).Error(err, "Listing Services for a Pod event", "namespace", pod.Namespace)
+	if err := h.services.List(ctx, services, client.InNamespace(pod.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
+		log.FromContext(ctx).Error(err, "Listing Services for a Pod event", "namespace", pod.GetNamespace())
 		return
 	}
 	for i := range services.Items {
-		if svc := &services.Items[i]; svc.Spec.Selector != nil && selects(svc.Spec.Selector, pod.Labels) {
+		if svc := &services.Items[i]; svc.Spec.Selector != nil && selects(svc.Spec.Selector, pod.GetLabels()) {
 			add(svc)
 		}
 	}

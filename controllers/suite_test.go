@@ -173,11 +173,13 @@ func startControllerSwept(t *testing.T, namespace string, mutate func(*app.Optio
 }
 
 // newBareManager returns a manager with the production cache settings for
-// method and namespaces, but no controller: for tests that build the
-// reconciler themselves (to wrap its client or record its events).
-func newBareManager(t *testing.T, method controllers.WriteMethod, namespaces ...string) ctrl.Manager {
+// method and namespaces, and the index to give the reconciler, but no
+// controller: for tests that build the reconciler themselves (to wrap its
+// client or record its events).
+func newBareManager(t *testing.T, method controllers.WriteMethod, namespaces ...string) (ctrl.Manager, *controllers.CacheIndex) {
 	t.Helper()
-	cacheOpts := cache.Options{ByObject: controllers.CacheByObject(method), DefaultNamespaces: map[string]cache.Config{}}
+	index := controllers.NewCacheIndex()
+	cacheOpts := cache.Options{ByObject: controllers.CacheByObject(method), NewInformer: index.NewInformer, DefaultNamespaces: map[string]cache.Config{}}
 	for _, ns := range namespaces {
 		cacheOpts.DefaultNamespaces[ns] = cache.Config{}
 	}
@@ -192,7 +194,7 @@ func newBareManager(t *testing.T, method controllers.WriteMethod, namespaces ...
 	if err != nil {
 		t.Fatalf("Creating manager: %v", err)
 	}
-	return mgr
+	return mgr, index
 }
 
 // startManager runs mgr until stop is called or the test ends.
