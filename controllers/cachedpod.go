@@ -45,7 +45,7 @@ func (p *cachedPod) GetObjectKind() schema.ObjectKind { return schema.EmptyObjec
 // DeepCopyObject is part of runtime.Object.
 func (p *cachedPod) DeepCopyObject() runtime.Object {
 	out := *p
-	p.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
+	p.DeepCopyInto(&out.ObjectMeta)
 	out.podIPs = slices.Clone(p.podIPs)
 	out.conditions = nil
 	for i := range p.conditions {
