@@ -40,6 +40,7 @@ const (
 // the slice they return.
 type CacheIndex struct {
 	mu        sync.RWMutex
+	informers []toolscache.SharedIndexInformer
 	pods      []toolscache.Indexer
 	services  []toolscache.Indexer
 	endpoints []toolscache.Indexer
@@ -59,7 +60,21 @@ func (x *CacheIndex) NewInformer(lw toolscache.ListerWatcher, obj runtime.Object
 	indexers toolscache.Indexers) toolscache.SharedIndexInformer {
 	informer := toolscache.NewSharedIndexInformer(lw, obj, resync, withIndexes(obj, indexers))
 	x.track(obj, informer.GetIndexer())
+	x.mu.Lock()
+	x.informers = append(x.informers, informer)
+	x.mu.Unlock()
 	return informer
+}
+
+// syncCheckers returns what tells when each informer built so far has synced.
+func (x *CacheIndex) syncCheckers() []toolscache.DoneChecker {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	checkers := make([]toolscache.DoneChecker, len(x.informers))
+	for i, informer := range x.informers {
+		checkers[i] = informer.HasSyncedChecker()
+	}
+	return checkers
 }
 
 // withIndexes returns indexers plus this controller's index for the type of obj.

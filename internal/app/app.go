@@ -262,8 +262,16 @@ func newManager(cfg *rest.Config, o Options, onLost func()) (ctrl.Manager, error
 		}
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        scheme,
-		Cache:                         cacheOpts,
+		Scheme: scheme,
+		Cache:  cacheOpts,
+		// The cache waits for its informers without polling (controllers/source.go).
+		NewCache: func(cfg *rest.Config, opts cache.Options) (cache.Cache, error) {
+			c, err := cache.New(cfg, opts)
+			if err != nil {
+				return nil, err
+			}
+			return index.WrapCache(c), nil
+		},
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        o.ProbeAddr,
 		LeaderElection:                o.LeaderElect,
