@@ -99,13 +99,8 @@ func newCachedPod(pod *corev1.Pod) *cachedPod {
 
 // podInto fills dst with the Pod that p keeps, sharing p's memory.
 func (p *cachedPod) podInto(dst *corev1.Pod) {
-	*dst = corev1.Pod{}
-	dst.Name = p.Name
-	dst.Namespace = p.Namespace
-	dst.UID = p.UID
-	dst.ResourceVersion = p.ResourceVersion
-	dst.Labels = p.Labels
-	dst.DeletionTimestamp = p.DeletionTimestamp
+	// p's ObjectMeta holds only what newCachedPod kept.
+	*dst = corev1.Pod{ObjectMeta: p.ObjectMeta}
 	dst.Spec.NodeName = p.nodeName
 	dst.Spec.Hostname = p.hostname
 	dst.Spec.Subdomain = p.subdomain

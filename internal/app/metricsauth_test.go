@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -26,7 +25,8 @@ import (
 	"k8s.io/client-go/rest"
 	k8stesting "k8s.io/client-go/testing"
 	clocktesting "k8s.io/utils/clock/testing"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/kube-endpoints/endpoints-controller/internal/testenv"
 )
 
 // fakeReviewer stands for the API server's TokenReview and
@@ -325,19 +325,7 @@ func TestMetricsAuthCacheKeepsNoToken(t *testing.T) {
 // a token, forbidden without RBAC, and let through once a ClusterRole grants
 // get on /metrics; the FilterProvider wired into the manager does the same.
 func TestMetricsAuthAPIServer(t *testing.T) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: it must name the directory holding etcd and kube-apiserver (make test sets it)")
-	}
-	env := &envtest.Environment{}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("Stopping envtest: %v", err)
-		}
-	})
+	cfg := testenv.Start(t)
 	ctx := t.Context()
 	admin := kubernetes.NewForConfigOrDie(cfg)
 

@@ -3,7 +3,6 @@ package envtestendpoints_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -16,8 +15,8 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/kube-endpoints/endpoints-controller/internal/testenv"
 	"github.com/kube-endpoints/endpoints-controller/pkg/envtestendpoints"
 )
 
@@ -27,19 +26,7 @@ import (
 // the other, Endpoints the suite created by hand survive the start-up sweep,
 // and Run returns nil soon after its context ends.
 func TestRunInSuite(t *testing.T) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: it must name the directory holding etcd and kube-apiserver (make test sets it)")
-	}
-	env := &envtest.Environment{}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("Stopping envtest: %v", err)
-		}
-	})
+	cfg := testenv.Start(t)
 	ctx := t.Context()
 	c, err := client.New(cfg, client.Options{Scheme: clientgoscheme.Scheme})
 	if err != nil {
