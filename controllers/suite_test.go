@@ -41,6 +41,7 @@ import (
 
 	"github.com/kube-endpoints/endpoints-controller/controllers"
 	"github.com/kube-endpoints/endpoints-controller/internal/app"
+	"github.com/kube-endpoints/endpoints-controller/internal/testenv"
 )
 
 // Bounds of every wait. The controller reacts within milliseconds; the
@@ -74,15 +75,8 @@ func runTests(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "Building the scheme:", err)
 		return 1
 	}
-	env := &envtest.Environment{}
-	cfg, err := env.Start()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "Starting envtest (KUBEBUILDER_ASSETS=%q; `make test` sets it): %v\n",
-			os.Getenv("KUBEBUILDER_ASSETS"), err)
-		return 1
-	}
-	restConfig = cfg
-	code := func() int {
+	return testenv.Main(&envtest.Environment{}, func(cfg *rest.Config) int {
+		restConfig = cfg
 		direct := rest.CopyConfig(cfg)
 		// Every Endpoints call carries a deprecation warning; the test client need not print it.
 		direct.WarningHandler = rest.NoWarnings{}
@@ -93,14 +87,7 @@ func runTests(m *testing.M) int {
 		}
 		k8sClient = c
 		return m.Run()
-	}()
-	if err := env.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "Stopping envtest:", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	return code
+	})
 }
 
 // newNamespace creates a namespace for one test and returns its name. It is

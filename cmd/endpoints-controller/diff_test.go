@@ -31,6 +31,7 @@ import (
 	"github.com/kube-endpoints/endpoints-controller/internal/app"
 	"github.com/kube-endpoints/endpoints-controller/internal/clusterdiff"
 	"github.com/kube-endpoints/endpoints-controller/internal/diff"
+	"github.com/kube-endpoints/endpoints-controller/internal/testenv"
 )
 
 var (
@@ -43,23 +44,13 @@ var (
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(logr.Discard()) // the controller that TestDiffPredictsTheController runs
 	testEnv = &envtest.Environment{}
-	cfg, err := testEnv.Start()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "Starting envtest (KUBEBUILDER_ASSETS=%q; `make test` sets it): %v\n", os.Getenv("KUBEBUILDER_ASSETS"), err)
-		os.Exit(1)
-	}
-	cfg = rest.CopyConfig(cfg)
-	cfg.WarningHandler = rest.NoWarnings{}
-	restConfig = cfg
-	admin = kubernetes.NewForConfigOrDie(cfg)
-	code := m.Run()
-	if err := testEnv.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "Stopping envtest:", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(testenv.Main(testEnv, func(cfg *rest.Config) int {
+		cfg = rest.CopyConfig(cfg)
+		cfg.WarningHandler = rest.NoWarnings{}
+		restConfig = cfg
+		admin = kubernetes.NewForConfigOrDie(cfg)
+		return m.Run()
+	}))
 }
 
 // kubeconfigFor writes a kubeconfig of a user with the given groups and

@@ -27,6 +27,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/kube-endpoints/endpoints-controller/internal/testenv"
 )
 
 // fieldOwner is the field manager of every apply this package makes.
@@ -46,21 +48,10 @@ func runTests(m *testing.M) int {
 		CRDDirectoryPaths:     []string{filepath.Join(repoRoot(), "test", "config", "testdata")},
 		ErrorIfCRDPathMissing: true,
 	}
-	cfg, err := env.Start()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "Starting envtest (KUBEBUILDER_ASSETS=%q; `make test` sets it): %v\n",
-			os.Getenv("KUBEBUILDER_ASSETS"), err)
-		return 1
-	}
-	restConfig = cfg
-	code := m.Run()
-	if err := env.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "Stopping envtest: %v\n", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	return code
+	return testenv.Main(env, func(cfg *rest.Config) int {
+		restConfig = cfg
+		return m.Run()
+	})
 }
 
 // repoRoot returns the directory of go.mod above this file.

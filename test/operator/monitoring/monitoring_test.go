@@ -32,11 +32,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kube-endpoints/endpoints-controller/internal/app"
+	"github.com/kube-endpoints/endpoints-controller/internal/testenv"
 )
 
 // generatedByPrometheus are series that Prometheus writes itself for each
@@ -184,16 +184,7 @@ func selectors(t *testing.T, exprs []expression) []selector {
 func TestMetricsExposed(t *testing.T) {
 	sels := selectors(t, expressions(t))
 	ctrllog.SetLogger(logr.Discard())
-	env := &envtest.Environment{}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("Starting envtest (KUBEBUILDER_ASSETS=%q; `make test` sets it): %v", os.Getenv("KUBEBUILDER_ASSETS"), err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("Stopping envtest: %v", err)
-		}
-	})
+	cfg := testenv.Start(t)
 
 	addr, pprofAddr := freeAddr(t), freeAddr(t)
 	opts := app.DefaultOptions()
