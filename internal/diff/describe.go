@@ -203,16 +203,7 @@ func AddressName(a *corev1.EndpointAddress) string {
 
 func subsetChanges(current, desired []corev1.EndpointSubset) []Change {
 	cur, want := triples(current), triples(desired)
-	names := make([]string, 0, len(cur)+len(want))
-	for n := range cur {
-		names = append(names, n)
-	}
-	for n := range want {
-		if _, ok := cur[n]; !ok {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
+	names := unionKeys(cur, want)
 
 	var changes []Change
 	for _, n := range names {
@@ -322,18 +313,8 @@ func labelAccepted(key, current, desired string) bool {
 // map, in key order, leaving out those for which skip is true (it gets the
 // key and both values, "" when absent).
 func mapChanges(kind Kind, what string, current, desired map[string]string, skip func(key, current, desired string) bool) []Change {
-	keys := make([]string, 0, len(current)+len(desired))
-	for k := range current {
-		keys = append(keys, k)
-	}
-	for k := range desired {
-		if _, ok := current[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
 	var changes []Change
-	for _, k := range keys {
+	for _, k := range unionKeys(current, desired) {
 		c, inCur := current[k]
 		d, inDesired := desired[k]
 		if skip(k, c, d) {
@@ -349,4 +330,19 @@ func mapChanges(kind Kind, what string, current, desired map[string]string, skip
 		}
 	}
 	return changes
+}
+
+// unionKeys returns the keys of a and b, each once, in order.
+func unionKeys[V any](a, b map[string]V) []string {
+	keys := make([]string, 0, len(a)+len(b))
+	for k := range a {
+		keys = append(keys, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
 }
