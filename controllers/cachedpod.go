@@ -47,10 +47,7 @@ func (p *cachedPod) DeepCopyObject() runtime.Object {
 	out := *p
 	p.DeepCopyInto(&out.ObjectMeta)
 	out.podIPs = slices.Clone(p.podIPs)
-	out.conditions = nil
-	for i := range p.conditions {
-		out.conditions = append(out.conditions, *p.conditions[i].DeepCopy())
-	}
+	out.conditions = slices.Clone(p.conditions) // a PodCondition holds values only
 	out.containers = deepCopyContainers(p.containers)
 	out.initContainers = deepCopyContainers(p.initContainers)
 	return &out
