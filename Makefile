@@ -86,8 +86,9 @@ bench-e2e: envtest build kube-controller-manager ## Side-by-side benchmark again
 ##@ Build
 
 # VERSION and REVISION are stamped into the binary (--version, the start-up log,
-# endpoints_controller_build_info) and into the image's OCI labels.
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# endpoints_controller_build_info) and into the image's OCI labels. The version
+# has one source, the VERSION file (also the chart's and install.yaml's).
+VERSION ?= $(shell cat VERSION)
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 VERSION_PKG = github.com/kube-endpoints/endpoints-controller/internal/version
 LDFLAGS = -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION)
