@@ -20,7 +20,6 @@ RUN go mod download
 
 # Only what the binary is built from; tests, config and tools stay out.
 COPY cmd/ cmd/
-COPY controllers/ controllers/
 COPY internal/ internal/
 
 # CGO off gives a static binary that runs on distroless/static; -trimpath and

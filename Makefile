@@ -26,7 +26,7 @@ help: ## Display this help.
 
 .PHONY: manifests
 manifests: controller-gen ## Generate the RBAC ClusterRole from the +kubebuilder:rbac markers.
-	"$(CONTROLLER_GEN)" rbac:roleName=manager-role paths="./controllers/..." output:rbac:artifacts:config=config/rbac
+	"$(CONTROLLER_GEN)" rbac:roleName=manager-role paths="./internal/controller/..." output:rbac:artifacts:config=config/rbac
 
 .PHONY: fmt
 fmt: ## Run go fmt against code.
@@ -71,7 +71,7 @@ fuzz: ## Fuzz the Endpoints computation for FUZZTIME (default 20s; try FUZZTIME=
 
 .PHONY: bench
 bench: envtest ## Run the micro-benchmarks (Endpoints computation, index lookups, steady-state sync).
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./internal/... ./controllers/... -run '^$$' -bench . -benchmem
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./internal/... -run '^$$' -bench . -benchmem
 
 # BENCH_SIZES are the loads of `make bench-e2e`: SERVICESxPODS[/NAMESPACES].
 BENCH_SIZES ?= 200x25,1000x10,1000x10/10

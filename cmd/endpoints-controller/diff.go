@@ -18,8 +18,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/kube-endpoints/endpoints-controller/controllers"
 	"github.com/kube-endpoints/endpoints-controller/internal/clusterdiff"
+	"github.com/kube-endpoints/endpoints-controller/internal/controller"
 )
 
 // Exit statuses of the diff subcommand, those of `kubectl diff`.
@@ -42,7 +42,7 @@ func (f *diffFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.namespaces, "namespaces", "", "Comma-separated namespaces to compare, as the controller's flag; empty compares all.")
 	fs.StringVar(&f.selector, "service-label-selector", "",
 		"Compare only the Services whose labels match this selector, as the controller's flag; empty compares all.")
-	fs.StringVar(&f.method, "write-method", string(controllers.WriteUpdate),
+	fs.StringVar(&f.method, "write-method", string(controller.WriteUpdate),
 		"The controller's --write-method: with apply, labels that other field managers own are no difference.")
 	fs.StringVar(&f.output, "o", "text", "Output format: text (unified diffs and a summary line) or json.")
 	fs.StringVar(&f.colour, "color", "auto", "Colour the diff: auto (when stdout is a terminal and NO_COLOR is unset), always or never.")
@@ -52,14 +52,14 @@ func (f *diffFlags) bind(fs *flag.FlagSet) {
 
 // options checks the flags and returns the comparison's options.
 func (f *diffFlags) options() (clusterdiff.Options, error) {
-	opts := clusterdiff.Options{PageSize: f.pageSize, WriteMethod: controllers.WriteMethod(f.method)}
+	opts := clusterdiff.Options{PageSize: f.pageSize, WriteMethod: controller.WriteMethod(f.method)}
 	switch {
 	case f.output != "text" && f.output != "json":
 		return opts, fmt.Errorf("-o must be text or json, not %q", f.output)
 	case f.colour != "auto" && f.colour != "always" && f.colour != "never":
 		return opts, fmt.Errorf("--color must be auto, always or never, not %q", f.colour)
-	case !slices.Contains(controllers.WriteMethods, opts.WriteMethod):
-		return opts, fmt.Errorf("--write-method must be one of %v, not %q", controllers.WriteMethods, f.method)
+	case !slices.Contains(controller.WriteMethods, opts.WriteMethod):
+		return opts, fmt.Errorf("--write-method must be one of %v, not %q", controller.WriteMethods, f.method)
 	case f.pageSize < 1:
 		return opts, fmt.Errorf("--page-size must be at least 1, not %d", f.pageSize)
 	}

@@ -22,9 +22,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/kube-endpoints/endpoints-controller/controllers"
+	"github.com/kube-endpoints/endpoints-controller/internal/controller"
 	"github.com/kube-endpoints/endpoints-controller/internal/diff"
 	"github.com/kube-endpoints/endpoints-controller/internal/endpoints"
+	"github.com/kube-endpoints/endpoints-controller/internal/podcache"
 )
 
 // DefaultPageSize is the number of objects per list request, as kubectl's
@@ -46,8 +47,8 @@ type Options struct {
 	PageSize int64
 	// WriteMethod is the controller's --write-method: with server-side
 	// apply, labels that other field managers own need no write.
-	// controllers.WriteUpdate when empty.
-	WriteMethod controllers.WriteMethod
+	// controller.WriteUpdate when empty.
+	WriteMethod controller.WriteMethod
 }
 
 // Action is what the controller would do to one Endpoints object.
@@ -177,7 +178,7 @@ func (w *world) read(ctx context.Context, cs kubernetes.Interface, ns string, pa
 		for i := range list.Items {
 			// Keep only what the computation reads, as the controller's
 			// cache does: a cluster's Pods are the bulk of what is read.
-			trimmed, _ := controllers.TrimPod(&list.Items[i])
+			trimmed, _ := podcache.TrimPod(&list.Items[i])
 			pod := trimmed.(*corev1.Pod)
 			w.pods[pod.Namespace] = append(w.pods[pod.Namespace], pod)
 		}
@@ -208,7 +209,7 @@ func listPages(ctx context.Context, pageSize int64, list func(metav1.ListOptions
 }
 
 // compare applies the controller's rules to what was read.
-func (w *world) compare(selector labels.Selector, method controllers.WriteMethod) (*Report, error) {
+func (w *world) compare(selector labels.Selector, method controller.WriteMethod) (*Report, error) {
 	r := &Report{Differences: []Difference{}}
 	triggers := endpoints.NewTriggerTimeTracker()
 	for _, key := range sortedKeys(w.services) {
@@ -243,7 +244,7 @@ func (w *world) compare(selector labels.Selector, method controllers.WriteMethod
 // service records what the controller would do for svc, whose Endpoints are
 // current (nil when missing), given the Pods of its namespace.
 func (r *Report) service(svc *corev1.Service, current *corev1.Endpoints, pods []*corev1.Pod,
-	triggers *endpoints.TriggerTimeTracker, method controllers.WriteMethod) error {
+	triggers *endpoints.TriggerTimeTracker, method controller.WriteMethod) error {
 	switch {
 	case svc.Spec.Type == corev1.ServiceTypeExternalName:
 		// Spec 1.3: no Endpoints; managed ones are deleted.
@@ -260,7 +261,7 @@ func (r *Report) service(svc *corev1.Service, current *corev1.Endpoints, pods []
 	// The first sync of a Service takes its creation time (spec 7.3).
 	trigger, _ := triggers.Observe(svc, selected) // one look per Service: nothing to commit
 	desired := endpoints.Desired(svc, current, endpoints.Compute(svc, selected), trigger)
-	if current == nil || !endpoints.UpToDate(current, desired, controllers.ForeignLabels(method, current)) {
+	if current == nil || !endpoints.UpToDate(current, desired, controller.ForeignLabels(method, current)) {
 		return r.add(current, desired)
 	}
 	r.UpToDate++

@@ -4,7 +4,7 @@
 // the Pods its selector matches and, for the write decision, the Endpoints that
 // exist today. There is no client, context or logger, so the behaviour contract
 // (docs: shared spec "How the Endpoints controller must behave", sections 2-8)
-// lives, and is tested, in one place. The controller in package controllers
+// lives, and is tested, in one place. The controller in internal/controller
 // reads the world from its cache, calls Compute and Desired, and writes the
 // result only when UpToDate says it must.
 //

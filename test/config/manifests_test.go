@@ -133,13 +133,13 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 }
 
 // TestManagerRoleIsGenerated fails when config/rbac/role.yaml differs from what
-// controller-gen makes of the RBAC markers in controllers/: someone changed
+// controller-gen makes of the RBAC markers in internal/controller/: someone changed
 // the markers and did not run `make manifests`.
 func TestManagerRoleIsGenerated(t *testing.T) {
 	out := t.TempDir()
 	// Keep these arguments in step with the Makefile's manifests target.
 	cmd := exec.CommandContext(t.Context(), tool(t, "controller-gen"),
-		"rbac:roleName=manager-role", "paths=./controllers/...", "output:rbac:artifacts:config="+out)
+		"rbac:roleName=manager-role", "paths=./internal/controller/...", "output:rbac:artifacts:config="+out)
 	cmd.Dir = repoRoot()
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("controller-gen: %v\n%s", err, msg)

@@ -1,0 +1,73 @@
+package controller
+
+import (
+	"github.com/kube-endpoints/endpoints-controller/internal/podcache"
+
+	"hash/fnv"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// inputs identifies what a sync read: the Service, its Endpoints and its
+// Pods, each by UID and resourceVersion. The Pods are summed, so their order
+// does not matter. Equal inputs compute equal Endpoints.
+type inputs struct {
+	service, endpoints uint64
+	podSum, podXor     uint64
+	pods               int
+}
+
+func versionHash(uid types.UID, rv string) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(uid))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write([]byte(rv))
+	return h.Sum64()
+}
+
+func inputsOf(svc *corev1.Service, current *corev1.Endpoints, pods []*podcache.Pod) inputs {
+	in := inputs{service: versionHash(svc.UID, svc.ResourceVersion), pods: len(pods)}
+	if current != nil {
+		in.endpoints = versionHash(current.UID, current.ResourceVersion)
+	}
+	for _, p := range pods {
+		h := versionHash(p.UID, p.ResourceVersion)
+		in.podSum += h
+		in.podXor ^= h
+	}
+	return in
+}
+
+// upToDateInputs remembers, per Service, the inputs of its last sync that
+// found the Endpoints up to date. A sync that reads the same inputs again (a
+// periodic resync, a Pod event that changed nothing the Endpoints show)
+// knows the answer without computing: the steady state costs the lookups.
+type upToDateInputs struct {
+	mu   sync.Mutex
+	last map[types.NamespacedName]inputs
+}
+
+func newUpToDateInputs() *upToDateInputs {
+	return &upToDateInputs{last: make(map[types.NamespacedName]inputs)}
+}
+
+func (u *upToDateInputs) matches(key types.NamespacedName, in inputs) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	last, ok := u.last[key]
+	return ok && last == in
+}
+
+func (u *upToDateInputs) set(key types.NamespacedName, in inputs) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.last[key] = in
+}
+
+func (u *upToDateInputs) forget(key types.NamespacedName) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.last, key)
+}

@@ -1,0 +1,123 @@
+package controller
+
+import (
+	"github.com/kube-endpoints/endpoints-controller/internal/podcache"
+
+	"context"
+	"maps"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/kube-endpoints/endpoints-controller/internal/endpoints"
+)
+
+// endpointsChanged maps Endpoints to the Service of the same name (spec 8.7:
+// a managed Endpoints changed or deleted by someone else is repaired). The
+// event of this controller's own write brings nothing new and is skipped,
+// unless a sync waits for the cache to show that write (spec 8.5).
+func (r *EndpointsReconciler) endpointsChanged(_ context.Context, obj client.Object) []reconcile.Request {
+	if r.ownWrites.isOwn(obj) {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(obj)}}
+}
+
+// podHandler maps Pod events to the Services whose selector matches the Pod
+// (spec 9.2, 9.3), ignoring updates that cannot change any Endpoints, and
+// delays them by batch to merge bursts (spec 9.4), or else merges the syncs
+// of a burst of Pod changes while a lone change syncs at once.
+type podHandler struct {
+	// index finds the Services of a Pod through their selectors; when nil,
+	// the Services of the Pod's namespace are listed through services.
+	index    *podcache.Index
+	services client.Reader
+	selector labels.Selector
+	batch    time.Duration
+	bursts   *burstBatcher
+}
+
+var _ handler.EventHandler = &podHandler{}
+
+func (h *podHandler) Create(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	if e.IsInInitialList {
+		// A Pod of the informer's initial list needs no sync of its own:
+		// the initial list of Services queues every Service, and the workers
+		// start once the Pods' cache has synced, so each Service's first sync
+		// reads all of these Pods. Mapping them (5,000 at 200 x 25) would
+		// only delay the start.
+		return
+	}
+	h.enqueue(ctx, q, e.Object)
+}
+
+func (h *podHandler) Update(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	var oldPod, newPod corev1.Pod
+	if !podcache.View(e.ObjectOld, &oldPod) || !podcache.View(e.ObjectNew, &newPod) || !endpoints.PodChangeMatters(&oldPod, &newPod) {
+		return
+	}
+	// A label change can move the Pod between Services: sync both sides.
+	h.enqueue(ctx, q, e.ObjectOld)
+	if !maps.Equal(oldPod.Labels, newPod.Labels) {
+		h.enqueue(ctx, q, e.ObjectNew)
+	}
+}
+
+func (h *podHandler) Delete(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.enqueue(ctx, q, e.Object)
+}
+
+func (h *podHandler) Generic(ctx context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.enqueue(ctx, q, e.Object)
+}
+
+// enqueue queues the Services that select obj, delayed by the batch period
+// or merged with a burst. The workqueue merges a Service queued twice.
+func (h *podHandler) enqueue(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], obj client.Object) {
+	h.forServices(ctx, obj, func(req reconcile.Request) {
+		if h.batch > 0 {
+			q.AddAfter(req, h.batch)
+		} else {
+			h.bursts.add(q, req)
+		}
+	})
+}
+
+// forServices calls queue with each managed Service that selects obj.
+func (h *podHandler) forServices(ctx context.Context, obj client.Object, queue func(reconcile.Request)) {
+	pod, ok := podcache.Meta(obj)
+	if !ok {
+		return
+	}
+	add := func(svc *corev1.Service) {
+		if h.selector != nil && !h.selector.Matches(labels.Set(svc.Labels)) {
+			return
+		}
+		queue(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}})
+	}
+	if h.index != nil {
+		if err := h.index.ServicesSelecting(pod.GetNamespace(), pod.GetLabels(), add); err != nil {
+			log.FromContext(ctx).Error(err, "Finding the Services of a Pod", "pod", klog.KObj(pod))
+		}
+		return
+	}
+	services := &corev1.ServiceList{}
+	if err := h.services.List(ctx, services, client.InNamespace(pod.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
+		log.FromContext(ctx).Error(err, "Listing Services for a Pod event", "namespace", pod.GetNamespace())
+		return
+	}
+	for i := range services.Items {
+		if svc := &services.Items[i]; svc.Spec.Selector != nil && podcache.Selects(svc.Spec.Selector, pod.GetLabels()) {
+			add(svc)
+		}
+	}
+}

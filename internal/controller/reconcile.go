@@ -1,0 +1,445 @@
+// Package controller holds the Endpoints reconciler: it keeps the Endpoints
+// of every Service with a selector equal to what package endpoints computes
+// from the Service and its Pods.
+package controller
+
+import (
+	"github.com/kube-endpoints/endpoints-controller/internal/podcache"
+
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/kube-endpoints/endpoints-controller/internal/endpoints"
+)
+
+// errStaleCache reports that the cache still shows Endpoints this controller
+// has already replaced (spec 8.5). It is transient: the informer catches up
+// within moments, and the Endpoints event that brings the new version syncs
+// the Service again.
+var errStaleCache = errors.New("endpoints cache is stale")
+
+// staleCacheError is an errStaleCache with how long to wait before retrying.
+type staleCacheError struct {
+	key        types.NamespacedName
+	version    string
+	retryAfter time.Duration
+}
+
+func (e *staleCacheError) Error() string {
+	return fmt.Sprintf("%v: resourceVersion %s of %s was already replaced", errStaleCache, e.version, e.key)
+}
+
+func (e *staleCacheError) Is(target error) bool { return target == errStaleCache }
+
+// maxRetries is the number of fast retries of one change (spec 8.4): with the
+// 5 ms doubling back-off the 15th comes about 80 s after the first failure,
+// which rides out a brief API server or webhook hiccup. A Service whose sync
+// still fails then is retried every slowRetryPeriod until it succeeds: it is
+// never dropped, so an outage of minutes cannot leave Endpoints stale for
+// hours, and one broken Service costs one sync per period.
+const maxRetries = 15
+
+// slowRetryPeriod is the pace of retries after the fast ones (spec 8.4):
+// minutes, not hours; slower than the last fast retries.
+const slowRetryPeriod = 2 * time.Minute
+
+// EndpointsReconciler keeps the Endpoints of each Service with a selector in
+// line with the Service and its Pods. Requests are always the Service's
+// namespace/name.
+type EndpointsReconciler struct {
+	// Client reads from the manager's cache and writes to the API server. Required.
+	Client client.Client
+	// APIReader reads from the API server, not the cache: after a conflict,
+	// the live Endpoints are read with it. Client when nil.
+	APIReader client.Reader
+	// Recorder emits Events on Services. Required.
+	Recorder events.EventRecorder
+	// Clock measures sync durations; the real clock when nil.
+	Clock clock.PassiveClock
+	// WriteMethod chooses how existing Endpoints are changed; WriteUpdate when empty.
+	WriteMethod WriteMethod
+	// DryRun sends every write with dryRun=All: validated, admitted, not
+	// persisted; and reports how the Endpoints differ (shadow mode).
+	DryRun bool
+	// ShadowSettle is how long, with DryRun, a difference must last before
+	// it is reported, so that another writer's lag is not; 0 reports at once.
+	ShadowSettle time.Duration
+	// WriteFence, when set, is asked before every write; an error refuses
+	// the write, uncounted: leader election sets it to refuse writes once
+	// the Lease is lost.
+	WriteFence func() error
+	// ServiceSelector limits the Services managed; all Services when nil.
+	ServiceSelector labels.Selector
+	// BatchPeriod delays Pod-triggered syncs to merge bursts of Pod changes.
+	BatchPeriod time.Duration
+	// BurstMaxDelay, used when BatchPeriod is 0, bounds how long a burst of
+	// Pod changes may hold back the syncs it asks for, which are merged so
+	// that each Service is written once per burst; a lone change syncs at
+	// once. 0 syncs every change at once.
+	BurstMaxDelay time.Duration
+	// DelayClock runs the burst batcher's timers; the real clock when nil.
+	DelayClock clock.WithDelayedExecution
+	// MaxConcurrentReconciles is the number of workers; 5 when zero.
+	MaxConcurrentReconciles int
+	// SkipNameValidation allows several controllers of this kind in one
+	// process, which only tests do.
+	SkipNameValidation bool
+	// Index reads Services, Endpoints and Pods from the manager's cache by
+	// pointer and through label indexes; the manager's cache must have been
+	// built with Index.NewInformer. When nil, reads go through Client: deep
+	// copies and namespace scans, fine for small tests only.
+	Index *podcache.Index
+	// SweepManagedOnly limits the start-up sweep (spec 8.6) to Endpoints that
+	// carry this controller's managed-by label, leaving every other writer's
+	// Endpoints alone, as ServiceSelector does (an embedding test suite's own
+	// fixtures, for one).
+	SweepManagedOnly bool
+
+	reader    cacheReader
+	bursts    *burstBatcher
+	ownWrites *ownWrites
+	known     *upToDateInputs
+	triggers  *endpoints.TriggerTimeTracker
+	stale     *staleTracker
+	published *publishedState
+	shadow    *shadowState
+	// orphans holds the keys that the start-up sweep found without a Service:
+	// those Endpoints are deleted even without the managed-by label (spec 8.6).
+	orphans sync.Map
+	// reported holds, per Service, the invalid exclusions last reported in an
+	// event, so that an event is raised when they change, not on every sync.
+	reported sync.Map
+	// verified holds the Services whose live Endpoints this process has read
+	// (see converge).
+	verified sync.Map
+	// failures counts consecutive failed syncs per Service (spec 8.4); a
+	// Service in it counts in the servicesFailing gauge.
+	failuresMu sync.Mutex
+	failures   map[types.NamespacedName]int
+}
+
+// Reconcile converges one Service's Endpoints.
+func (r *EndpointsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	start := r.Clock.Now()
+	result, err := r.sync(ctx, req.NamespacedName)
+	var stale *staleCacheError
+	if errors.As(err, &stale) {
+		r.ownWrites.waiting(req.NamespacedName)
+		// Not a failure: retry after a bounded back-off, without an error log
+		// and without spending one of the Service's retries.
+		log.FromContext(ctx).V(4).Info("Waiting for the cache to show the last write", "reason", err.Error(), "retryAfter", stale.retryAfter)
+		syncsTotal.WithLabelValues(resultStale).Inc()
+		return ctrl.Result{RequeueAfter: stale.retryAfter}, nil
+	}
+	var res ctrl.Result
+	syncErr := err
+	if err != nil {
+		result = resultError
+		if failures := r.failed(req.NamespacedName); failures > maxRetries {
+			// Spec 8.4: past the fast retries, retry slowly until it works.
+			logger := log.FromContext(ctx)
+			logger.Error(err, "Sync keeps failing, retrying slowly", "failures", failures, "retryAfter", slowRetryPeriod)
+			if failures == maxRetries+1 {
+				r.reportFailing(ctx, req.NamespacedName, err)
+			}
+			res, err = ctrl.Result{RequeueAfter: slowRetryPeriod}, nil
+		}
+	} else {
+		r.succeeded(req.NamespacedName)
+	}
+	syncsTotal.WithLabelValues(result).Inc()
+	syncDuration.WithLabelValues(result).Observe(r.Clock.Since(start).Seconds())
+	if res.RequeueAfter == 0 {
+		res.RequeueAfter = r.shadow.afterSync(req.NamespacedName, syncErr)
+	}
+	return res, err
+}
+
+// sync reads the Service, its Pods and its Endpoints from the cache, computes
+// the Endpoints and writes them if they differ. It returns the result label.
+func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName) (string, error) {
+	logger := log.FromContext(ctx)
+	svc, err := r.reader.service(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	if svc == nil {
+		return r.deleteEndpoints(ctx, key, true)
+	}
+	r.orphans.Delete(key)
+	if r.ServiceSelector != nil && !r.ServiceSelector.Matches(labels.Set(svc.Labels)) {
+		logger.V(5).Info("Service not selected by --service-label-selector")
+		r.published.forget(key)
+		return resultSkipped, nil
+	}
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		// Spec 1.3: an ExternalName Service has no Endpoints; stale ones we wrote go.
+		return r.deleteEndpoints(ctx, key, false)
+	}
+	if svc.Spec.Selector == nil {
+		// Spec 1.4: the user manages these Endpoints.
+		logger.V(5).Info("Service has no selector, Endpoints are user-managed")
+		r.published.forget(key)
+		return resultSkipped, nil
+	}
+
+	// Spec 8.5: check staleness before computing anything.
+	current, err := r.reader.endpoints(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	if current != nil {
+		if wait, stale := r.stale.check(current); stale {
+			return "", &staleCacheError{key: key, version: current.ResourceVersion, retryAfter: wait}
+		}
+	}
+
+	pods, err := r.reader.pods(ctx, key.Namespace, svc.Spec.Selector)
+	if err != nil {
+		return "", err
+	}
+	in := inputsOf(svc, current, pods)
+	if r.known.matches(key, in) {
+		logger.V(5).Info("Nothing changed since the Endpoints were last found up to date")
+		return resultUnchanged, nil
+	}
+	views := podcache.ViewsOf(pods)
+	defer views.Release()
+	triggerTime, commitTriggers := r.triggers.Observe(svc, views.Pods())
+	res := endpoints.Compute(svc, views.Pods())
+	r.reportExcluded(ctx, svc, res.Excluded)
+
+	result, err := r.converge(ctx, svc, current, res, triggerTime)
+	if err == nil {
+		// Spec 7.3: the changes are published (or already were); a sync
+		// that failed leaves them to the one that will publish them.
+		commitTriggers()
+	}
+	if err == nil && result == resultUnchanged {
+		r.known.set(key, in)
+	} else {
+		r.known.forget(key)
+	}
+	return result, err
+}
+
+// converge writes the Endpoints that res publishes unless current, read from
+// the cache (nil when there are none), already shows them.
+//
+// The cache can be behind the API server: after a fail-over, the new
+// leader's informers may not show the last writes of the previous one yet
+// (its watches may still be reconnecting after an API server restart), and
+// another writer may have just changed the Endpoints. Writing from such a
+// cache fails with a conflict (409). So the first write of each Service by
+// this process is decided from the live Endpoints, read from the API server;
+// later writes start from the cache, which the stale guard keeps from being
+// older than what this process wrote or read. Missing Endpoints are the
+// exception (most of a start-up on a new cluster): a create cannot replace
+// anything, so it is sent without that read, and an AlreadyExists answer
+// leads to the read. A conflict then costs one
+// extra round trip: the live Endpoints are read and the write is decided once
+// more from them. A second conflict is an error, retried with back-off: never
+// a spin.
+func (r *EndpointsReconciler) converge(ctx context.Context, svc *corev1.Service, current *corev1.Endpoints,
+	res endpoints.Result, triggerTime time.Time) (string, error) {
+	key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+	_, verified := r.verified.Load(key)
+	if verified {
+		result, err := r.writeIfNeeded(ctx, svc, current, res, triggerTime)
+		if !isConflict(err) {
+			return result, err
+		}
+		log.FromContext(ctx).V(2).Info("Conflict: reading the live Endpoints to decide once more", "reason", err.Error())
+	} else if current != nil && r.upToDate(svc, current, res, triggerTime) {
+		r.published.set(key, res)
+		return resultUnchanged, nil
+	} else if current == nil && r.WriteMethod != WriteApply {
+		// A create: it fails with AlreadyExists rather than replace
+		// Endpoints that the cache does not show yet. (Apply creates and
+		// changes alike, so it is decided from the live Endpoints.)
+		result, err := r.writeIfNeeded(ctx, svc, nil, res, triggerTime)
+		if !isConflict(err) {
+			if err == nil {
+				r.verified.Store(key, struct{}{})
+			}
+			return result, err
+		}
+		verified = true // one more attempt, from the live Endpoints, and no more
+		log.FromContext(ctx).V(2).Info("Conflict: reading the live Endpoints to decide once more", "reason", err.Error())
+	}
+	result, err := r.writeFromLive(ctx, svc, current, res, triggerTime)
+	if verified || !isConflict(err) {
+		return result, err
+	}
+	// The write from the live Endpoints met another writer: once more.
+	log.FromContext(ctx).V(2).Info("Conflict: reading the live Endpoints to decide once more", "reason", err.Error())
+	return r.writeFromLive(ctx, svc, current, res, triggerTime)
+}
+
+// writeFromLive reads the live Endpoints from the API server and writes the
+// Endpoints that res publishes unless they already show them. current is
+// what the cache showed.
+func (r *EndpointsReconciler) writeFromLive(ctx context.Context, svc *corev1.Service, current *corev1.Endpoints,
+	res endpoints.Result, triggerTime time.Time) (string, error) {
+	key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+	live := &corev1.Endpoints{}
+	if err := r.APIReader.Get(ctx, key, live); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return "", fmt.Errorf("getting live Endpoints %s: %w", key, err)
+		}
+		live = nil
+	}
+	r.verified.Store(key, struct{}{})
+	if current != nil && live != nil && newer(live.ResourceVersion, current.ResourceVersion) {
+		// The cache is behind: it must not be synced from until it shows
+		// the live version.
+		r.stale.replaced(current, live.ResourceVersion)
+	}
+	return r.writeIfNeeded(ctx, svc, live, res, triggerTime)
+}
+
+// upToDate reports whether current already publishes res.
+func (r *EndpointsReconciler) upToDate(svc *corev1.Service, current *corev1.Endpoints, res endpoints.Result, triggerTime time.Time) bool {
+	return endpoints.UpToDate(current, endpoints.Desired(svc, current, res, triggerTime), r.foreignLabels(current))
+}
+
+// writeIfNeeded writes the Endpoints that res publishes unless current
+// already shows them.
+func (r *EndpointsReconciler) writeIfNeeded(ctx context.Context, svc *corev1.Service, current *corev1.Endpoints,
+	res endpoints.Result, triggerTime time.Time) (string, error) {
+	key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+	desired := endpoints.Desired(svc, current, res, triggerTime)
+	if current != nil && endpoints.UpToDate(current, desired, r.foreignLabels(current)) {
+		log.FromContext(ctx).V(5).Info("Endpoints are up to date", "ready", res.Ready, "notReady", res.NotReady)
+		r.published.set(key, res)
+		return resultUnchanged, nil
+	}
+	result, err := r.write(ctx, svc, current, desired)
+	if err == nil && !r.DryRun {
+		r.published.set(key, res)
+	}
+	return result, err
+}
+
+// deleteEndpoints deletes the Endpoints at key when this controller may
+// (spec 1.2, 1.3, 8.6): they carry its managed-by label, or the start-up sweep
+// found them orphaned (serviceGone) and they are not a leader-election lock.
+func (r *EndpointsReconciler) deleteEndpoints(ctx context.Context, key types.NamespacedName, serviceGone bool) (string, error) {
+	r.known.forget(key)
+	if serviceGone {
+		r.triggers.Forget(key)
+		r.stale.forget(key)
+		r.verified.Delete(key)
+	}
+	r.published.forget(key)
+	r.reported.Delete(key)
+	_, orphan := r.orphans.LoadAndDelete(key)
+	ep, err := r.reader.endpoints(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	if ep == nil {
+		return resultSkipped, nil
+	}
+	if _, isLock := ep.Annotations[endpoints.LeaderElectionAnnotation]; isLock {
+		return resultSkipped, nil
+	}
+	if !endpoints.IsManaged(ep) && (!orphan || !serviceGone) {
+		log.FromContext(ctx).V(4).Info("Leaving Endpoints without a Service alone: not written by this controller")
+		return resultSkipped, nil
+	}
+	if err := r.remove(ctx, ep); err != nil {
+		if orphan {
+			r.orphans.Store(key, struct{}{})
+		}
+		return "", err
+	}
+	if orphan && r.DryRun {
+		// A dry-run delete leaves the orphan in place: still an orphan.
+		r.orphans.Store(key, struct{}{})
+	}
+	return resultDeleted, nil
+}
+
+// foreignLabels tells UpToDate which labels of current belong to other field
+// managers (see ForeignLabels).
+func (r *EndpointsReconciler) foreignLabels(current *corev1.Endpoints) func(string) bool {
+	return ForeignLabels(r.WriteMethod, current)
+}
+
+// failed counts a failed sync of key and returns how many in a row failed.
+func (r *EndpointsReconciler) failed(key types.NamespacedName) int {
+	r.failuresMu.Lock()
+	defer r.failuresMu.Unlock()
+	if r.failures[key] == 0 {
+		servicesFailing.Inc()
+	}
+	r.failures[key]++
+	return r.failures[key]
+}
+
+// succeeded records that key's last sync succeeded.
+func (r *EndpointsReconciler) succeeded(key types.NamespacedName) {
+	r.failuresMu.Lock()
+	defer r.failuresMu.Unlock()
+	if _, found := r.failures[key]; found {
+		delete(r.failures, key)
+		servicesFailing.Dec()
+	}
+}
+
+// init fills in defaults and checks the required fields.
+func (r *EndpointsReconciler) init() error {
+	var errs []error
+	if r.Client == nil {
+		errs = append(errs, errors.New("EndpointsReconciler.Client is required"))
+	}
+	if r.Recorder == nil {
+		errs = append(errs, errors.New("EndpointsReconciler.Recorder is required"))
+	}
+	switch r.WriteMethod {
+	case "":
+		r.WriteMethod = WriteUpdate
+	case WriteUpdate, WritePatch, WriteApply:
+	default:
+		errs = append(errs, fmt.Errorf("unknown write method %q", r.WriteMethod))
+	}
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	if r.MaxConcurrentReconciles <= 0 {
+		r.MaxConcurrentReconciles = 5
+	}
+	r.reader = clientReader{r.Client}
+	if r.Index != nil {
+		r.reader = indexReader{r.Index}
+	}
+	if r.DelayClock == nil {
+		r.DelayClock = clock.RealClock{}
+	}
+	r.bursts = newBurstBatcher(r.BurstMaxDelay, r.DelayClock)
+	r.ownWrites = newOwnWrites()
+	r.known = newUpToDateInputs()
+	r.triggers = endpoints.NewTriggerTimeTracker()
+	r.stale = newStaleTracker()
+	r.published = newPublishedState()
+	r.shadow = newShadowState(r.ShadowSettle, r.Clock)
+	r.failures = make(map[types.NamespacedName]int)
+	if r.APIReader == nil {
+		r.APIReader = r.Client
+	}
+	return errors.Join(errs...)
+}

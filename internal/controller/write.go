@@ -1,0 +1,366 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/kube-endpoints/endpoints-controller/internal/endpoints"
+)
+
+// WriteMethod is how existing Endpoints are changed.
+type WriteMethod string
+
+const (
+	// WriteUpdate replaces the whole object (PUT) with the cached
+	// resourceVersion: a concurrent change makes it fail with a conflict.
+	WriteUpdate WriteMethod = "update"
+	// WritePatch sends a JSON merge patch of what changed, with the cached
+	// resourceVersion as precondition.
+	WritePatch WriteMethod = "patch"
+	// WriteApply uses server-side apply as FieldManager, so that labels and
+	// annotations other tools add to the Endpoints survive.
+	WriteApply WriteMethod = "apply"
+)
+
+// writeCreate labels the metric and logs of a create (POST); it is not a
+// configurable method: missing Endpoints are always created.
+const writeCreate WriteMethod = "create"
+
+// WriteMethods lists the valid values of WriteMethod, for flag help.
+var WriteMethods = []WriteMethod{WriteUpdate, WritePatch, WriteApply}
+
+// FieldManager is the field manager of every write.
+const FieldManager = "endpoints-controller"
+
+// write creates or changes the Endpoints so they equal desired; current is nil
+// when there are none. It returns the sync result.
+func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, current, desired *corev1.Endpoints) (string, error) {
+	logger := log.FromContext(ctx)
+	if r.DryRun {
+		r.shadow.differs(ctx, client.ObjectKeyFromObject(desired), current, desired)
+	}
+	method := r.WriteMethod
+	create := current == nil
+	partial := false // the write leaves part of the change to the next sync
+	if create && method != WriteApply {
+		method = writeCreate
+	}
+	if method == WriteApply && !create {
+		if stripped, ok := withoutForeignLeftovers(current, desired); ok {
+			// Server-side apply cannot remove a field that another field
+			// manager owns too (the reference controller before a take-over,
+			// this controller with another write method, a hand edit): the
+			// field would stay, and every sync would apply again. Remove such
+			// fields alone with a merge patch, which leaves the ownership of
+			// all other fields as it is; whatever else differs is applied by
+			// the sync that this change of the Endpoints triggers.
+			method, desired, partial = WritePatch, stripped, true
+		}
+	}
+	if err := r.fence(); err != nil {
+		return "", err
+	}
+	// Counted before it is sent: a test or an operator that sees the
+	// written object in the API also sees it counted.
+	writesTotal.WithLabelValues(string(method), dryRunLabel(r.DryRun)).Inc()
+	var err error
+	switch method {
+	case writeCreate:
+		err = r.Client.Create(ctx, desired, writeOptions{r.DryRun})
+	case WriteUpdate:
+		err = r.Client.Update(ctx, desired, writeOptions{r.DryRun})
+	case WritePatch:
+		err = r.Client.Patch(ctx, desired, client.MergeFromWithOptions(current, client.MergeFromWithOptimisticLock{}), writeOptions{r.DryRun})
+	case WriteApply:
+		err = r.apply(ctx, desired)
+	}
+	if err != nil {
+		return r.writeFailed(ctx, svc, desired, method, create, err)
+	}
+	result, msg := resultUpdated, "Wrote Endpoints"
+	if create {
+		result = resultCreated
+	}
+	if r.DryRun {
+		msg = "Dry run: would write Endpoints"
+	} else {
+		r.recordWrite(current, desired, partial)
+	}
+	ready, notReady := endpoints.CountAddresses(desired.Subsets)
+	logger.Info(msg, "action", result, "method", method, "endpoints", klog.KObj(desired),
+		"ready", ready, "notReady", notReady, "subsets", len(desired.Subsets))
+	return result, nil
+}
+
+// fence returns the error of WriteFence, nil when it has none.
+func (r *EndpointsReconciler) fence() error {
+	if r.WriteFence == nil {
+		return nil
+	}
+	if err := r.WriteFence(); err != nil {
+		return fmt.Errorf("refusing to write: %w", err)
+	}
+	return nil
+}
+
+// writeFailed handles a write refused by the API server: a create in a
+// terminating namespace is dropped (spec 8.3); a conflict is counted; any
+// other refusal raises a Warning event (spec 8.4). It returns the result and
+// the error of the sync.
+func (r *EndpointsReconciler) writeFailed(ctx context.Context, svc *corev1.Service, desired *corev1.Endpoints,
+	method WriteMethod, create bool, err error) (string, error) {
+	if create && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+		// Spec 8.3: the namespace is going away; creates will keep failing.
+		log.FromContext(ctx).V(5).Info("Namespace is terminating, not creating Endpoints")
+		return resultDropped, nil
+	}
+	reason, verb := ReasonFailedToUpdateEndpoint, "update"
+	if create {
+		reason, verb = ReasonFailedToCreateEndpoint, "create"
+	}
+	if isConflict(err) {
+		// Not for a user to act on: converge resolves it.
+		conflictsTotal.WithLabelValues(string(method)).Inc()
+	} else {
+		r.Recorder.Eventf(svc, desired, corev1.EventTypeWarning, reason, "Sync",
+			"Failed to %s Endpoints %s/%s: %v", verb, svc.Namespace, svc.Name, err)
+	}
+	return "", fmt.Errorf("%s Endpoints %s/%s (%s): %w", strings.TrimSuffix(verb, "e")+"ing", svc.Namespace, svc.Name, method, err)
+}
+
+// isConflict reports whether err is an HTTP 409 from a write: the cached
+// Endpoints were not the live ones (a stale resourceVersion, or a create of
+// Endpoints the cache did not show yet).
+func isConflict(err error) bool {
+	return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)
+}
+
+// recordWrite remembers what a write that the API server accepted means for
+// the syncs that follow. partial says that the write left part of the change
+// to the sync that its own event triggers.
+func (r *EndpointsReconciler) recordWrite(current, desired *corev1.Endpoints, partial bool) {
+	if current != nil && desired.ResourceVersion != current.ResourceVersion {
+		// Spec 8.5: until the cache shows a newer version than the one just
+		// replaced, syncing from it would act on stale data.
+		r.stale.replaced(current, desired.ResourceVersion)
+	}
+	if !partial {
+		r.ownWrites.wrote(desired)
+	}
+}
+
+// apply writes desired with server-side apply: the subsets, the labels and
+// the two annotations this controller owns. Annotations it does not own are
+// not part of its intent and stay as other managers left them.
+func (r *EndpointsReconciler) apply(ctx context.Context, desired *corev1.Endpoints) error {
+	ac := corev1ac.Endpoints(desired.Name, desired.Namespace).WithLabels(desired.Labels)
+	for _, k := range []string{endpoints.TriggerTimeAnnotation, endpoints.OverCapacityAnnotation} {
+		if v, ok := desired.Annotations[k]; ok {
+			ac.WithAnnotations(map[string]string{k: v})
+		}
+	}
+	if len(desired.Subsets) > 0 {
+		// The apply configuration types mirror the API types field for field;
+		// a JSON round trip converts between them.
+		raw, err := json.Marshal(desired.Subsets)
+		if err != nil {
+			return fmt.Errorf("encoding subsets: %w", err)
+		}
+		var subsets []corev1ac.EndpointSubsetApplyConfiguration
+		if err := json.Unmarshal(raw, &subsets); err != nil {
+			return fmt.Errorf("decoding subsets: %w", err)
+		}
+		for i := range subsets {
+			ac.WithSubsets(&subsets[i])
+		}
+	}
+	opts := []client.ApplyOption{client.FieldOwner(FieldManager), client.ForceOwnership}
+	if r.DryRun {
+		opts = append(opts, client.DryRunAll)
+	}
+	if err := r.Client.Apply(ctx, ac, opts...); err != nil {
+		return err
+	}
+	// The response is decoded into ac; its resourceVersion feeds the stale guard.
+	if ac.ResourceVersion != nil {
+		desired.ResourceVersion = *ac.ResourceVersion
+	}
+	return nil
+}
+
+// remove deletes ep, only the very object read (UID precondition), so that
+// Endpoints recreated meanwhile are not lost.
+func (r *EndpointsReconciler) remove(ctx context.Context, ep *corev1.Endpoints) error {
+	opts := []client.DeleteOption{client.Preconditions{UID: &ep.UID}}
+	if r.DryRun {
+		opts = append(opts, client.DryRunAll)
+		r.shadow.differs(ctx, client.ObjectKeyFromObject(ep), ep, nil)
+	}
+	if err := r.fence(); err != nil {
+		return err
+	}
+	writesTotal.WithLabelValues("delete", dryRunLabel(r.DryRun)).Inc()
+	err := r.Client.Delete(ctx, ep, opts...)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting Endpoints %s: %w", client.ObjectKeyFromObject(ep), err)
+	}
+	if r.DryRun {
+		log.FromContext(ctx).Info("Dry run: would delete Endpoints", "endpoints", klog.KObj(ep))
+	} else if err == nil {
+		log.FromContext(ctx).Info("Deleted Endpoints", "endpoints", klog.KObj(ep))
+	}
+	return nil
+}
+
+// writeOptions are what every create, update and patch carries: the field
+// manager, strict field validation (an unknown field is an error, not a
+// warning) and, in dry-run mode, dryRun=All.
+type writeOptions struct{ dryRun bool }
+
+func (o writeOptions) dryRunValue() []string {
+	if o.dryRun {
+		return []string{metav1.DryRunAll}
+	}
+	return nil
+}
+
+// ApplyToCreate implements client.CreateOption.
+func (o writeOptions) ApplyToCreate(c *client.CreateOptions) {
+	c.FieldManager, c.FieldValidation, c.DryRun = FieldManager, metav1.FieldValidationStrict, o.dryRunValue()
+}
+
+// ApplyToUpdate implements client.UpdateOption.
+func (o writeOptions) ApplyToUpdate(u *client.UpdateOptions) {
+	u.FieldManager, u.FieldValidation, u.DryRun = FieldManager, metav1.FieldValidationStrict, o.dryRunValue()
+}
+
+// ApplyToPatch implements client.PatchOption.
+func (o writeOptions) ApplyToPatch(p *client.PatchOptions) {
+	p.FieldManager, p.FieldValidation, p.DryRun = FieldManager, metav1.FieldValidationStrict, o.dryRunValue()
+}
+
+func dryRunLabel(dryRun bool) string {
+	if dryRun {
+		return "true"
+	}
+	return "false"
+}
+
+// ownedFields is the part of a managed-fields entry this controller reads.
+type ownedFields struct {
+	Subsets  json.RawMessage `json:"f:subsets"`
+	Metadata struct {
+		Labels      map[string]json.RawMessage `json:"f:labels"`
+		Annotations map[string]json.RawMessage `json:"f:annotations"`
+	} `json:"f:metadata"`
+}
+
+// decodeOwnedFields decodes mf's fields; false when it has none or they do
+// not parse (then the entry is ignored).
+func decodeOwnedFields(mf *metav1.ManagedFieldsEntry) (ownedFields, bool) {
+	var fields ownedFields
+	if mf.FieldsV1 == nil {
+		return fields, false
+	}
+	return fields, json.Unmarshal(mf.FieldsV1.GetRawBytes(), &fields) == nil
+}
+
+// isOurApply reports whether mf is this controller's server-side apply entry.
+func isOurApply(mf *metav1.ManagedFieldsEntry) bool {
+	return mf.Manager == FieldManager && mf.Operation == metav1.ManagedFieldsOperationApply
+}
+
+// ForeignLabels returns the foreign argument of endpoints.UpToDate for
+// Endpoints current written with method: which of its labels belong to other
+// field managers. Only server-side apply leaves such labels in place; the
+// full writes replace all labels, so nothing is foreign for them (nil).
+// current must still hold its managed fields.
+func ForeignLabels(method WriteMethod, current *corev1.Endpoints) func(string) bool {
+	if method != WriteApply {
+		return nil
+	}
+	owned := labelsOwnedByUs(current)
+	return func(key string) bool { return !owned[key] }
+}
+
+// labelsOwnedByUs returns the label keys that this controller owns through
+// server-side apply, read from ep's managed fields.
+func labelsOwnedByUs(ep *corev1.Endpoints) map[string]bool {
+	owned := map[string]bool{}
+	for i := range ep.ManagedFields {
+		mf := &ep.ManagedFields[i]
+		if !isOurApply(mf) {
+			continue
+		}
+		fields, ok := decodeOwnedFields(mf)
+		if !ok {
+			continue
+		}
+		for k := range fields.Metadata.Labels {
+			if name, ok := strings.CutPrefix(k, "f:"); ok {
+				owned[name] = true
+			}
+		}
+	}
+	return owned
+}
+
+// withoutForeignLeftovers returns a copy of current without what desired
+// drops but a field manager other than this controller's apply owns, and
+// whether there was any: the over-capacity annotation (spec 6.1) and the
+// subsets of a Service left without Pods (spec 8.7). The copy carries
+// desired's managed-by value.
+func withoutForeignLeftovers(current, desired *corev1.Endpoints) (*corev1.Endpoints, bool) {
+	_, dropAnnotation := current.Annotations[endpoints.OverCapacityAnnotation]
+	if _, keep := desired.Annotations[endpoints.OverCapacityAnnotation]; keep {
+		dropAnnotation = false
+	}
+	dropSubsets := len(current.Subsets) > 0 && len(desired.Subsets) == 0
+	if !dropAnnotation && !dropSubsets {
+		return nil, false
+	}
+	var foreignAnnotation, foreignSubsets bool
+	for i := range current.ManagedFields {
+		mf := &current.ManagedFields[i]
+		if isOurApply(mf) {
+			continue
+		}
+		fields, ok := decodeOwnedFields(mf)
+		if !ok {
+			continue
+		}
+		_, owned := fields.Metadata.Annotations["f:"+endpoints.OverCapacityAnnotation]
+		foreignAnnotation = foreignAnnotation || (dropAnnotation && owned)
+		foreignSubsets = foreignSubsets || (dropSubsets && fields.Subsets != nil)
+	}
+	if !foreignAnnotation && !foreignSubsets {
+		return nil, false
+	}
+	stripped := current.DeepCopy()
+	if foreignAnnotation {
+		delete(stripped.Annotations, endpoints.OverCapacityAnnotation)
+	}
+	if foreignSubsets {
+		stripped.Subsets = nil
+	}
+	// Endpoints taken over from the reference controller pass the no-write
+	// check with its managed-by value (spec 7.1); this write, needed anyway,
+	// sets this controller's, or the value would outlast the take-over.
+	if v := desired.Labels[endpoints.ManagedByLabel]; stripped.Labels[endpoints.ManagedByLabel] != v {
+		if stripped.Labels == nil {
+			stripped.Labels = map[string]string{}
+		}
+		stripped.Labels[endpoints.ManagedByLabel] = v
+	}
+	return stripped, true
+}
