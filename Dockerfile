@@ -3,7 +3,14 @@
 # The build stage compiles a static binary. BuildKit sets TARGETOS and
 # TARGETARCH from --platform (by default, the build machine's); where a builder
 # leaves them empty, Go builds for linux on the build machine's architecture.
-FROM golang:1.26 AS builder
+#
+# Both base images are pinned by digest (the tag only names it for readers):
+# a tag moves, and an image rebuilt from the same source must not silently
+# get another compiler or another base. Update the pins together, on purpose:
+#   crane digest golang:1.26; crane digest gcr.io/distroless/static:nonroot
+# (or docker buildx imagetools inspect). test/config checks that every FROM
+# is pinned.
+FROM golang:1.26@sha256:3aff6657219a4d9c14e27fb1d8976c49c29fddb70ba835014f477e1c70636647 AS builder
 ARG TARGETOS
 ARG TARGETARCH
 # VERSION and REVISION are stamped into the binary; `make docker-build` passes
@@ -30,7 +37,7 @@ RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} \
       -o endpoints-controller ./cmd/endpoints-controller
 
 # The runtime image: no shell, no package manager, a non-root user (65532).
-FROM gcr.io/distroless/static:nonroot
+FROM gcr.io/distroless/static:nonroot@sha256:f7f8f729987ad0fdf6b05eeeae94b26e6a0f613bdf46feea7fc40f7bd72953e6
 ARG VERSION=dev
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="endpoints-controller" \

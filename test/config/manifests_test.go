@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 )
 
 // What config/default/kustomization.yaml sets.
@@ -210,7 +211,8 @@ func checkManagerContainer(t *testing.T, ctr corev1.Container) {
 	if ctr.Image != "controller:latest" {
 		t.Errorf("image = %q, want controller:latest (the kustomize image name)", ctr.Image)
 	}
-	for _, arg := range []string{"--leader-elect", "--metrics-bind-address=:8443", "--health-probe-bind-address=:8081", "--graceful-shutdown-timeout=5s"} {
+	for _, arg := range []string{"--leader-elect", "--metrics-bind-address=:8443", "--health-probe-bind-address=:8081", "--graceful-shutdown-timeout=5s",
+		"--zap-time-encoding=iso8601"} {
 		if !slices.Contains(ctr.Args, arg) {
 			t.Errorf("args %q lack %q", ctr.Args, arg)
 		}
@@ -230,12 +232,24 @@ func checkManagerContainer(t *testing.T, ctr corev1.Container) {
 		t.Errorf("capabilities = %+v, want drop [ALL] and add none", sc.Capabilities)
 	}
 
+	// No CPU limit: a CFS quota would throttle the sync loop in a burst.
 	want := corev1.ResourceRequirements{
 		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
-		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("512Mi")},
+		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")},
 	}
 	if !apiequality.Semantic.DeepEqual(ctr.Resources, want) {
 		t.Errorf("resources = %+v, want %+v", ctr.Resources, want)
+	}
+	// GOMEMLIMIT at 90% of the memory limit, leaving room for what the Go
+	// runtime does not count.
+	var memLimit string
+	for _, e := range ctr.Env {
+		if e.Name == "GOMEMLIMIT" {
+			memLimit = e.Value
+		}
+	}
+	if memLimit != "460MiB" {
+		t.Errorf("GOMEMLIMIT = %q, want 460MiB (90%% of the 512Mi limit)", memLimit)
 	}
 }
 
@@ -405,16 +419,87 @@ func checkMonitor(t *testing.T, monitor *unstructured.Unstructured, svc *corev1.
 	}
 	ep, _ := endpoints[0].(map[string]any)
 	want := map[string]any{
-		"port":            svc.Spec.Ports[0].Name,
-		"path":            "/metrics",
-		"scheme":          "https",
-		"bearerTokenFile": "/var/run/secrets/kubernetes.io/serviceaccount/token",
-		"tlsConfig":       map[string]any{"insecureSkipVerify": true},
+		"port":   svc.Spec.Ports[0].Name,
+		"path":   "/metrics",
+		"scheme": "https",
+		// A token from a Secret, not the deprecated bearerTokenFile.
+		"authorization": map[string]any{"type": "Bearer", "credentials": map[string]any{"name": "metrics-reader-token", "key": "token"}},
+		"tlsConfig":     map[string]any{"insecureSkipVerify": true},
+	}
+	if _, ok := ep["bearerTokenFile"]; ok {
+		t.Errorf("ServiceMonitor endpoint uses the deprecated bearerTokenFile: %v", ep)
 	}
 	for k, v := range want {
 		if !equalJSON(t, ep[k], v) {
 			t.Errorf("ServiceMonitor endpoint %s = %v, want %v", k, ep[k], v)
 		}
+	}
+}
+
+// TestCertManager checks config/certmanager: config/default with a metrics
+// certificate from cert-manager, for the metrics Service's name, mounted where
+// --metrics-cert-path points; and that the ServiceMonitor patch verifies it.
+func TestCertManager(t *testing.T) {
+	objs := render(t, configDir("certmanager"))
+	const (
+		certName   = "endpoints-controller-metrics-certs"
+		secretName = "endpoints-controller-metrics-server-cert"
+	)
+	want := append(slices.Clone(defaultObjects),
+		"Certificate/"+namespace+"/"+certName, "Issuer/"+namespace+"/endpoints-controller-selfsigned-issuer")
+	slices.Sort(want)
+	if got := keys(objs); !slices.Equal(got, want) {
+		t.Errorf("config/certmanager rendered\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	c, _ := newClient(t)
+	apply(t, c, find(t, objs, "Namespace", namespace))
+	dryRunApply(t, c, objs)
+
+	cert := find(t, objs, "Certificate", certName)
+	dnsNames, _, _ := unstructured.NestedStringSlice(cert.Object, "spec", "dnsNames")
+	if svcDNS := metricsServiceName + "." + namespace + ".svc"; !slices.Contains(dnsNames, svcDNS) {
+		t.Errorf("Certificate dnsNames %v lack the metrics Service's %s", dnsNames, svcDNS)
+	}
+	if s, _, _ := unstructured.NestedString(cert.Object, "spec", "secretName"); s != secretName {
+		t.Errorf("Certificate secretName = %q, want %q", s, secretName)
+	}
+
+	dep := typed[appsv1.Deployment](t, find(t, objs, "Deployment", deploymentName))
+	ctr := dep.Spec.Template.Spec.Containers[0]
+	const certDir = "/tmp/k8s-metrics-server/metrics-certs"
+	if !slices.Contains(ctr.Args, "--metrics-cert-path="+certDir) {
+		t.Errorf("args %q lack --metrics-cert-path=%s", ctr.Args, certDir)
+	}
+	mounted := false
+	for _, m := range ctr.VolumeMounts {
+		for _, v := range dep.Spec.Template.Spec.Volumes {
+			if m.Name == v.Name && m.MountPath == certDir && v.Secret != nil && v.Secret.SecretName == secretName {
+				mounted = true
+			}
+		}
+	}
+	if !mounted {
+		t.Errorf("Secret %s is not mounted at %s: mounts %+v, volumes %+v", secretName, certDir, ctr.VolumeMounts, dep.Spec.Template.Spec.Volumes)
+	}
+
+	// The ServiceMonitor patch verifies the certificate by its CA and name.
+	data, err := os.ReadFile(filepath.Join(configDir("prometheus"), "monitor_tls_patch.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var patch []struct {
+		Value struct {
+			CA struct {
+				Secret struct{ Name, Key string }
+			}
+			ServerName string
+		}
+	}
+	if err := yaml.Unmarshal(data, &patch); err != nil || len(patch) != 1 {
+		t.Fatalf("monitor_tls_patch.yaml: %d operations, %v", len(patch), err)
+	}
+	if v := patch[0].Value; v.CA.Secret.Name != secretName || v.CA.Secret.Key != "ca.crt" || !slices.Contains(dnsNames, v.ServerName) {
+		t.Errorf("monitor_tls_patch.yaml verifies against %+v, want ca.crt of %s and one of %v", v, secretName, dnsNames)
 	}
 }
 

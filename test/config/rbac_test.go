@@ -14,6 +14,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
+// leaseName is the leader-election Lease (app.LeaderElectionID).
+const leaseName = "endpoints-controller.kube-endpoints.io"
+
 // rbacSyncTimeout bounds the wait for the API server's RBAC authorizer, which
 // reads roles and bindings from an informer, to see the ones just created.
 const rbacSyncTimeout = 30 * time.Second
@@ -50,12 +53,11 @@ func TestServiceAccountPermissions(t *testing.T) {
 		{Namespace: app, Verb: "create", Resource: "endpoints"},
 		{Namespace: app, Verb: "update", Resource: "endpoints"},
 		{Namespace: app, Verb: "delete", Resource: "endpoints"},
-		{Namespace: app, Verb: "create", Resource: "events"},
 		{Namespace: app, Verb: "create", Group: "events.k8s.io", Resource: "events"},
-		// Leader election.
-		{Namespace: ns, Verb: "get", Group: "coordination.k8s.io", Resource: "leases"},
+		// Leader election: its own Lease only.
+		{Namespace: ns, Verb: "get", Group: "coordination.k8s.io", Resource: "leases", Name: leaseName},
 		{Namespace: ns, Verb: "create", Group: "coordination.k8s.io", Resource: "leases"},
-		{Namespace: ns, Verb: "update", Group: "coordination.k8s.io", Resource: "leases"},
+		{Namespace: ns, Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Name: leaseName},
 		// Authenticating and authorizing metrics scrapes.
 		{Verb: "create", Group: "authentication.k8s.io", Resource: "tokenreviews"},
 		{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"},
@@ -68,13 +70,19 @@ func TestServiceAccountPermissions(t *testing.T) {
 		{Namespace: app, Verb: "update", Resource: "pods"},
 		{Namespace: app, Verb: "delete", Resource: "pods"},
 		{Namespace: app, Verb: "create", Group: "discovery.k8s.io", Resource: "endpointslices"},
-		{Namespace: "kube-system", Verb: "update", Group: "coordination.k8s.io", Resource: "leases"},
+		{Namespace: "kube-system", Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Name: leaseName},
+		// Another component's Lease in the same namespace.
+		{Namespace: ns, Verb: "get", Group: "coordination.k8s.io", Resource: "leases", Name: "other"},
+		{Namespace: ns, Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Name: "other"},
 		// Leader election needs no more than get, create and update.
 		{Namespace: ns, Verb: "list", Group: "coordination.k8s.io", Resource: "leases"},
 		{Namespace: ns, Verb: "watch", Group: "coordination.k8s.io", Resource: "leases"},
 		{Namespace: ns, Verb: "patch", Group: "coordination.k8s.io", Resource: "leases"},
 		{Namespace: ns, Verb: "delete", Group: "coordination.k8s.io", Resource: "leases"},
 		{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings"},
+		// Events go through events.k8s.io only: no core-group events.
+		{Namespace: app, Verb: "create", Resource: "events"},
+		{Namespace: ns, Verb: "create", Resource: "events"},
 	}
 
 	// Allowed answers are awaited, since the authorizer may not have seen the
@@ -133,6 +141,9 @@ func describeAttrs(a authorizationv1.ResourceAttributes) string {
 	resource := a.Resource
 	if a.Group != "" {
 		resource += "." + a.Group
+	}
+	if a.Name != "" {
+		resource += " " + a.Name
 	}
 	return fmt.Sprintf("%s %s %s", a.Verb, resource, where)
 }

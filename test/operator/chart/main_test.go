@@ -82,14 +82,7 @@ const (
 // against values.schema.json as helm install does, and decodes the objects.
 func render(t *testing.T, vals map[string]any) ([]*unstructured.Unstructured, error) {
 	t.Helper()
-	ch := loadChart(t)
-	values, err := chartutil.ToRenderValuesWithSchemaValidation(ch, vals,
-		common.ReleaseOptions{Name: releaseName, Namespace: releaseNamespace, Revision: 1, IsInstall: true},
-		common.DefaultCapabilities, false)
-	if err != nil {
-		return nil, err
-	}
-	files, err := engine.Render(ch, values)
+	files, err := renderFiles(t, vals)
 	if err != nil {
 		return nil, err
 	}
@@ -110,6 +103,20 @@ func render(t *testing.T, vals map[string]any) ([]*unstructured.Unstructured, er
 		objs = append(objs, decoded...)
 	}
 	return objs, nil
+}
+
+// renderFiles renders the chart with vals as render does, and returns the
+// rendered files (NOTES.txt too) by their path in the chart.
+func renderFiles(t *testing.T, vals map[string]any) (map[string]string, error) {
+	t.Helper()
+	ch := loadChart(t)
+	values, err := chartutil.ToRenderValuesWithSchemaValidation(ch, vals,
+		common.ReleaseOptions{Name: releaseName, Namespace: releaseNamespace, Revision: 1, IsInstall: true},
+		common.DefaultCapabilities, false)
+	if err != nil {
+		return nil, err
+	}
+	return engine.Render(ch, values)
 }
 
 // decode splits a YAML stream into objects, skipping empty documents.
