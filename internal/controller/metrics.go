@@ -2,8 +2,10 @@ package controller
 
 import (
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -78,6 +80,19 @@ var (
 		Help: "Services whose Endpoints hold more than 1000 addresses and are truncated.",
 	})
 
+	// changeToWrite observes, for each write that publishes a change, the
+	// time from the change (the trigger time the write records in the
+	// endpoints.kubernetes.io/last-change-trigger-time annotation, spec 7.3)
+	// to the API server's answer: how late users see a Pod's readiness, as
+	// kube-proxy's network programming latency counts it from the same
+	// annotation. The trigger times of Pods have whole seconds (their
+	// conditions' lastTransitionTime), so a figure is up to 1 s high.
+	changeToWrite = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "endpoints_controller_change_to_write_seconds",
+		Help:    "Time from the change a write publishes (its last-change-trigger-time) to the API server accepting the write.",
+		Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60, 300},
+	})
+
 	// shadowServicesDiffering is, in shadow mode (--dry-run), the number of
 	// Services whose live Endpoints differ from what this controller would
 	// write; always 0 otherwise.
@@ -99,7 +114,22 @@ var (
 
 func init() {
 	ctrlmetrics.Registry.MustRegister(syncsTotal, syncDuration, writesTotal, conflictsTotal, servicesFailing, excludedTotal,
-		addressesPublished, servicesTruncated, shadowServicesDiffering, shadowDifferencesTotal)
+		addressesPublished, servicesTruncated, shadowServicesDiffering, shadowDifferencesTotal, changeToWrite)
+}
+
+// observeChangeToWrite records the change-to-write latency of a write of
+// desired that the API server accepted at now; a write that publishes no
+// Pod or Service change (a repair, a label) carries no trigger time.
+func observeChangeToWrite(desired *corev1.Endpoints, now time.Time) {
+	v, ok := desired.Annotations[endpoints.TriggerTimeAnnotation]
+	if !ok {
+		return
+	}
+	at, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return
+	}
+	changeToWrite.Observe(max(now.Sub(at), 0).Seconds())
 }
 
 // publishedState keeps, per Service, what its Endpoints publish, so that the

@@ -95,6 +95,7 @@ func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, cu
 		msg = "Dry run: would write Endpoints"
 	} else {
 		r.recordWrite(current, desired, partial)
+		observeChangeToWrite(desired, r.Clock.Now())
 	}
 	ready, notReady := endpoints.CountAddresses(desired.Subsets)
 	logger.Info(msg, "action", result, "method", method, "endpoints", klog.KObj(desired),
