@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 )
 
@@ -27,12 +28,22 @@ import (
 var ErrLeaseLost = errors.New("lost the leader-election Lease")
 
 // leaseGuard is the leader-election lock: client-go's Lease lock, plus the
-// knowledge of whether this replica holds it. client-go's elector notices a
-// lost Lease only when renewing fails for the whole renew deadline, and it
-// re-creates a deleted Lease and goes on leading. The guard instead reports
-// the loss at the first read of the Lease that shows it (every retry period):
-// from then on every write of the controller is refused (fence), the
-// Lease is never taken again by this process, and onLost stops the manager.
+// knowledge of whether this replica holds it, and since when. client-go's
+// elector notices a lost Lease only when renewing fails for the whole renew
+// deadline, and it re-creates a deleted Lease and goes on leading. The guard
+// instead reports the loss at the first read of the Lease that shows it
+// (every retry period): from then on every write of the controller is
+// refused (fence), the Lease is never taken again by this process, and
+// onLost stops the manager.
+//
+// The fence does not wait for such a read: a write is let through only while
+// the last successful renewal is younger than the renew deadline, measured
+// on this process's monotonic clock from the moment the renewal was sent,
+// and it carries a deadline at the end of the lease that renewal bought. A
+// standby takes over at the earliest a lease duration after it saw that
+// renewal, which is after it was sent; so a leader that is paused (SIGSTOP,
+// a long GC, a frozen VM) or cut off from the API server stops writing
+// before anyone else may start.
 type leaseGuard struct {
 	resourcelock.Interface
 	// recorder emits the elector's events once the manager has one.
@@ -40,12 +51,26 @@ type leaseGuard struct {
 	held     atomic.Bool // the last successful write of the Lease named this replica
 	lost     atomic.Bool
 	onLost   func()
+
+	clock         clock.PassiveClock
+	leaseDuration time.Duration
+	renewDeadline time.Duration
+	// renewed is when the last successful write of the Lease that named this
+	// replica was sent (with its monotonic reading), nil when none did.
+	renewed atomic.Pointer[time.Time]
 }
+
+// errLeaseNotHeld refuses a write of a replica that does not hold the Lease.
+var errLeaseNotHeld = errors.New("this replica does not hold the leader-election Lease")
+
+// errLeaseExpiring refuses a write of a leader whose last renewal is as old
+// as the renew deadline: its lease may end before the write is done.
+var errLeaseExpiring = errors.New("the leader-election Lease was not renewed within the renew deadline")
 
 // newLeaseGuard returns the lock on the Lease LeaderElectionID in namespace,
 // for an identity unique to this process (hostname and a UUID, as
 // controller-runtime makes it).
-func newLeaseGuard(cfg *rest.Config, namespace string, renewDeadline time.Duration, onLost func()) (*leaseGuard, error) {
+func newLeaseGuard(cfg *rest.Config, namespace string, leaseDuration, renewDeadline time.Duration, onLost func()) (*leaseGuard, error) {
 	host, err := os.Hostname()
 	if err != nil {
 		return nil, fmt.Errorf("getting the hostname for the leader-election identity: %w", err)
@@ -62,7 +87,7 @@ func newLeaseGuard(cfg *rest.Config, namespace string, renewDeadline time.Durati
 		Client:     c,
 		LockConfig: resourcelock.ResourceLockConfig{Identity: host + "_" + string(uuid.NewUUID())},
 	}
-	return &leaseGuard{Interface: lock, onLost: onLost}, nil
+	return &leaseGuard{Interface: lock, onLost: onLost, clock: clock.RealClock{}, leaseDuration: leaseDuration, renewDeadline: renewDeadline}, nil
 }
 
 // Get reads the Lease; if this replica held it and it is gone or names
@@ -85,9 +110,10 @@ func (g *leaseGuard) Create(ctx context.Context, rec resourcelock.LeaderElection
 	if g.lost.Load() {
 		return ErrLeaseLost
 	}
+	sent := g.clock.Now()
 	err := g.Interface.Create(ctx, rec)
 	if err == nil {
-		g.held.Store(rec.HolderIdentity == g.Identity())
+		g.wrote(rec, sent)
 	}
 	return err
 }
@@ -98,11 +124,23 @@ func (g *leaseGuard) Update(ctx context.Context, rec resourcelock.LeaderElection
 	if g.lost.Load() {
 		return ErrLeaseLost
 	}
+	sent := g.clock.Now()
 	err := g.Interface.Update(ctx, rec)
 	if err == nil {
-		g.held.Store(rec.HolderIdentity == g.Identity())
+		g.wrote(rec, sent)
 	}
 	return err
+}
+
+// wrote records a successful write of the Lease, sent at sent.
+func (g *leaseGuard) wrote(rec resourcelock.LeaderElectionRecord, sent time.Time) {
+	held := rec.HolderIdentity == g.Identity()
+	if held {
+		g.renewed.Store(&sent)
+	} else {
+		g.renewed.Store(nil)
+	}
+	g.held.Store(held)
 }
 
 // RecordEvent emits the elector's events (became leader, stopped leading) on
@@ -136,11 +174,20 @@ func (g *leaseGuard) lose(ctx context.Context, why string) {
 	}
 }
 
-// fence refuses every write once the Lease is lost, so that a replica that
-// is no longer leader writes nothing while it shuts down.
-func (g *leaseGuard) fence() error {
+// fence tells whether a write may be sent now, and by when it must be done:
+// only while this replica holds the Lease, has not lost it, and renewed it
+// less than the renew deadline ago; the deadline is the end of the lease
+// that renewal bought (see leaseGuard).
+func (g *leaseGuard) fence() (time.Time, error) {
 	if g.lost.Load() {
-		return ErrLeaseLost
+		return time.Time{}, ErrLeaseLost
 	}
-	return nil
+	renewed := g.renewed.Load()
+	if renewed == nil || !g.held.Load() {
+		return time.Time{}, errLeaseNotHeld
+	}
+	if age := g.clock.Since(*renewed); age >= g.renewDeadline {
+		return time.Time{}, fmt.Errorf("%w: last renewal sent %s ago, renew deadline %s", errLeaseExpiring, age.Round(time.Millisecond), g.renewDeadline)
+	}
+	return renewed.Add(g.leaseDuration), nil
 }

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
 // memoryLock is a resource lock held in memory; err, when set, is what Get
@@ -15,6 +18,10 @@ import (
 type memoryLock struct {
 	rec *resourcelock.LeaderElectionRecord
 	err error
+	// updateErr, when set, is what Update returns; during, when set, runs
+	// while Update is in flight.
+	updateErr error
+	during    func()
 }
 
 func (l *memoryLock) Get(context.Context) (*resourcelock.LeaderElectionRecord, []byte, error) {
@@ -34,6 +41,12 @@ func (l *memoryLock) Create(_ context.Context, r resourcelock.LeaderElectionReco
 }
 
 func (l *memoryLock) Update(_ context.Context, r resourcelock.LeaderElectionRecord) error {
+	if l.during != nil {
+		l.during()
+	}
+	if l.updateErr != nil {
+		return l.updateErr
+	}
 	l.rec = &r
 	return nil
 }
@@ -59,7 +72,8 @@ func TestLeaseGuard(t *testing.T) {
 			ctx := context.Background()
 			lock := &memoryLock{}
 			losses := 0
-			g := &leaseGuard{Interface: lock, onLost: func() { losses++ }}
+			g := &leaseGuard{Interface: lock, onLost: func() { losses++ }, clock: clock.RealClock{},
+				leaseDuration: time.Hour, renewDeadline: time.Hour}
 
 			// A standby that sees another holder has lost nothing.
 			lock.rec = &resourcelock.LeaderElectionRecord{HolderIdentity: "other"}
@@ -70,7 +84,7 @@ func TestLeaseGuard(t *testing.T) {
 			if err := g.Create(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "me"}); err != nil {
 				t.Fatal(err)
 			}
-			if err := g.fence(); err != nil {
+			if _, err := g.fence(); err != nil {
 				t.Fatalf("write while leading: %v", err)
 			}
 
@@ -84,7 +98,7 @@ func TestLeaseGuard(t *testing.T) {
 			if losses != want {
 				t.Fatalf("losses reported: %d, want %d", losses, want)
 			}
-			err := g.fence()
+			_, err := g.fence()
 			if tc.lost != errors.Is(err, ErrLeaseLost) {
 				t.Errorf("write after the change: %v, want ErrLeaseLost: %t", err, tc.lost)
 			}
@@ -94,4 +108,75 @@ func TestLeaseGuard(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The fence lets a write through only while the last renewal of the Lease,
+// timed from when it was sent, is younger than the renew deadline, and gives
+// it the end of that lease as deadline; failed renewals do not count, and a
+// replica that does not hold the Lease writes nothing.
+func TestLeaseFenceFollowsRenewals(t *testing.T) {
+	const leaseDuration, renewDeadline = 4 * time.Second, 3 * time.Second
+	ctx := context.Background()
+	clk := clocktesting.NewFakePassiveClock(time.Unix(1000, 0))
+	lock := &memoryLock{}
+	g := &leaseGuard{Interface: lock, clock: clk, leaseDuration: leaseDuration, renewDeadline: renewDeadline}
+	step := func(d time.Duration) { clk.SetTime(clk.Now().Add(d)) }
+	allowed := func(what string, wantDeadline time.Time) {
+		t.Helper()
+		deadline, err := g.fence()
+		if err != nil {
+			t.Fatalf("%s: write refused: %v", what, err)
+		}
+		if !deadline.Equal(wantDeadline) {
+			t.Fatalf("%s: deadline %s, want %s", what, deadline, wantDeadline)
+		}
+	}
+	refused := func(what string, want error) {
+		t.Helper()
+		if _, err := g.fence(); !errors.Is(err, want) {
+			t.Fatalf("%s: fence %v, want %v", what, err, want)
+		}
+	}
+
+	refused("before the Lease is taken", errLeaseNotHeld)
+	created := clk.Now()
+	if err := g.Create(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "me"}); err != nil {
+		t.Fatal(err)
+	}
+	allowed("just taken", created.Add(leaseDuration))
+	step(renewDeadline - time.Millisecond)
+	allowed("just before the renew deadline", created.Add(leaseDuration))
+
+	// A renewal that takes long counts from when it was sent: the standby
+	// measures the lease from when it saw the renewal, which is later.
+	sent := clk.Now()
+	lock.during = func() { step(time.Second) }
+	if err := g.Update(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "me"}); err != nil {
+		t.Fatal(err)
+	}
+	lock.during = nil
+	allowed("renewed", sent.Add(leaseDuration))
+
+	// Renewals fail (the API server is slow or unreachable, or the process
+	// was paused): the fence closes at the renew deadline, without any read
+	// of the Lease.
+	lock.updateErr = errors.New("connection refused")
+	for range 5 {
+		step(500 * time.Millisecond)
+		_ = g.Update(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "me"})
+	}
+	refused("renewals failing for the renew deadline", errLeaseExpiring)
+	step(time.Hour) // paused far past the lease
+	refused("resumed after a pause", errLeaseExpiring)
+
+	lock.updateErr = nil
+	renewed := clk.Now()
+	if err := g.Update(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "me"}); err != nil {
+		t.Fatal(err)
+	}
+	allowed("renewed again", renewed.Add(leaseDuration))
+	if err := g.Update(ctx, resourcelock.LeaderElectionRecord{}); err != nil {
+		t.Fatal(err)
+	}
+	refused("released", errLeaseNotHeld)
 }

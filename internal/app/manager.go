@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -66,7 +67,7 @@ func newManager(cfg *rest.Config, o Options, onLost func()) (ctrl.Manager, error
 	}
 	var guard *leaseGuard
 	if o.LeaderElect {
-		guard, err = newLeaseGuard(cfg, leaderElectionNamespace(o.LeaderElectionNamespace), o.RenewDeadline, onLost)
+		guard, err = newLeaseGuard(cfg, leaderElectionNamespace(o.LeaderElectionNamespace), o.LeaseDuration, o.RenewDeadline, onLost)
 		if err != nil {
 			return nil, err
 		}
@@ -100,7 +101,7 @@ func newManager(cfg *rest.Config, o Options, onLost func()) (ctrl.Manager, error
 	if o.ServiceSelector != "" {
 		selector, _ = labels.Parse(o.ServiceSelector) // validated above
 	}
-	var fence func() error
+	var fence func() (time.Time, error)
 	if guard != nil {
 		fence = guard.fence
 		var recorder events.EventRecorder = mgr.GetEventRecorder("leader-election")

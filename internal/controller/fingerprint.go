@@ -1,13 +1,13 @@
 package controller
 
 import (
-	"github.com/kube-endpoints/endpoints-controller/internal/podcache"
-
 	"hash/fnv"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kube-endpoints/endpoints-controller/internal/podcache"
 )
 
 // inputs identifies what a sync read: the Service, its Endpoints and its

@@ -1,8 +1,6 @@
 package controller
 
 import (
-	"github.com/kube-endpoints/endpoints-controller/internal/podcache"
-
 	"context"
 	"maps"
 	"time"
@@ -19,17 +17,44 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/kube-endpoints/endpoints-controller/internal/endpoints"
+	"github.com/kube-endpoints/endpoints-controller/internal/podcache"
 )
 
-// endpointsChanged maps Endpoints to the Service of the same name (spec 8.7:
-// a managed Endpoints changed or deleted by someone else is repaired). The
-// event of this controller's own write brings nothing new and is skipped,
-// unless a sync waits for the cache to show that write (spec 8.5).
-func (r *EndpointsReconciler) endpointsChanged(_ context.Context, obj client.Object) []reconcile.Request {
-	if r.ownWrites.isOwn(obj) {
-		return nil
+// endpointsHandler maps Endpoints events to the Service of the same name
+// (spec 8.7: a managed Endpoints changed or deleted by someone else is
+// repaired). The event of this controller's own write brings nothing new and
+// is skipped, unless a sync waits for the cache to show that write (spec
+// 8.5). A delete is never taken for an own write: its object is the last
+// version the informer knew, which may well be the one written last (a
+// delete seen through a relist), and the Endpoints must come back.
+type endpointsHandler struct{ own *ownWrites }
+
+var _ handler.EventHandler = endpointsHandler{}
+
+func (h endpointsHandler) Create(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.changed(e.Object, q)
+}
+
+func (h endpointsHandler) Update(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.changed(e.ObjectNew, q)
+}
+
+func (h endpointsHandler) Delete(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	key := client.ObjectKeyFromObject(e.Object)
+	h.own.waiting(key) // what was written is gone
+	q.Add(reconcile.Request{NamespacedName: key})
+}
+
+func (h endpointsHandler) Generic(_ context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	q.Add(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(e.Object)})
+}
+
+// changed queues the Service of obj unless obj is this controller's last write.
+func (h endpointsHandler) changed(obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	if h.own.isOwn(obj) {
+		return
 	}
-	return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(obj)}}
+	q.Add(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(obj)})
 }
 
 // podHandler maps Pod events to the Services whose selector matches the Pod

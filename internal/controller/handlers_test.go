@@ -42,3 +42,34 @@ func TestInitialListPodsQueueNothing(t *testing.T) {
 		t.Errorf("queued %v, want ns/web", item)
 	}
 }
+
+// The event of the controller's own write is skipped, but a delete never is,
+// even when the object it carries is the version written last (a delete seen
+// through a relist): the Endpoints must be written again.
+func TestEndpointsDeleteIsNeverAnOwnWrite(t *testing.T) {
+	ctx := context.Background()
+	written := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web", ResourceVersion: "5"}}
+	for _, tc := range []struct {
+		name  string
+		send  func(h endpointsHandler, q workqueue.TypedRateLimitingInterface[reconcile.Request])
+		queue int
+	}{
+		{"update to the written version", func(h endpointsHandler, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			h.Update(ctx, event.UpdateEvent{ObjectOld: written, ObjectNew: written}, q)
+		}, 0},
+		{"delete of the written version", func(h endpointsHandler, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			h.Delete(ctx, event.DeleteEvent{Object: written}, q)
+		}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			own := newOwnWrites()
+			own.wrote(written)
+			q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+			defer q.ShutDown()
+			tc.send(endpointsHandler{own: own}, q)
+			if got := q.Len(); got != tc.queue {
+				t.Fatalf("queued %d, want %d", got, tc.queue)
+			}
+		})
+	}
+}

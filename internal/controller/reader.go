@@ -1,8 +1,6 @@
 package controller
 
 import (
-	"github.com/kube-endpoints/endpoints-controller/internal/podcache"
-
 	"context"
 	"fmt"
 
@@ -11,6 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kube-endpoints/endpoints-controller/internal/podcache"
 )
 
 // cacheReader is how a sync reads the world. Objects it returns may belong to

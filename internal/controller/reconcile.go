@@ -4,8 +4,6 @@
 package controller
 
 import (
-	"github.com/kube-endpoints/endpoints-controller/internal/podcache"
-
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kube-endpoints/endpoints-controller/internal/endpoints"
+	"github.com/kube-endpoints/endpoints-controller/internal/podcache"
 )
 
 // errStaleCache reports that the cache still shows Endpoints this controller
@@ -77,10 +76,12 @@ type EndpointsReconciler struct {
 	// ShadowSettle is how long, with DryRun, a difference must last before
 	// it is reported, so that another writer's lag is not; 0 reports at once.
 	ShadowSettle time.Duration
-	// WriteFence, when set, is asked before every write; an error refuses
-	// the write, uncounted: leader election sets it to refuse writes once
-	// the Lease is lost.
-	WriteFence func() error
+	// WriteFence, when set, is asked before every write and delete: an error
+	// refuses it, uncounted; otherwise it is sent with a context that ends at
+	// the time returned (no end when zero). Leader election sets it so that
+	// writes go out only while this replica holds a fresh Lease and never
+	// outlive that Lease.
+	WriteFence func() (deadline time.Time, err error)
 	// ServiceSelector limits the Services managed; all Services when nil.
 	ServiceSelector labels.Selector
 	// BatchPeriod delays Pod-triggered syncs to merge bursts of Pod changes.

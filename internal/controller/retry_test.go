@@ -11,9 +11,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -410,7 +412,7 @@ func TestWriteFence(t *testing.T) {
 	})
 	lost := errors.New("lost the Lease")
 	recorder := events.NewFakeRecorder(10)
-	r := &EndpointsReconciler{Client: c, Recorder: recorder, WriteFence: func() error { return lost }}
+	r := &EndpointsReconciler{Client: c, Recorder: recorder, WriteFence: func() (time.Time, error) { return time.Time{}, lost }}
 	if err := r.init(); err != nil {
 		t.Fatal(err)
 	}
@@ -431,4 +433,94 @@ func TestWriteFence(t *testing.T) {
 	if evs := drainEvents(recorder); len(evs) != 0 {
 		t.Errorf("events %q, want none", evs)
 	}
+}
+
+// A write that the fence lets through carries the fence's deadline, so that
+// it cannot outlive the Lease (queued by API Priority and Fairness, say).
+func TestWriteCarriesTheFenceDeadline(t *testing.T) {
+	ctx := context.Background()
+	base := fake.NewClientBuilder().WithObjects(retryTestService(), retryTestPod("a", "10.0.0.1", true, serviceCreated)).Build()
+	var got []time.Time
+	c := interceptor.NewClient(base, interceptor.Funcs{
+		Create: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			deadline, _ := ctx.Deadline()
+			got = append(got, deadline)
+			return cl.Create(ctx, obj, opts...)
+		},
+	})
+	leaseEnd := time.Now().Add(time.Hour).Round(0)
+	r := &EndpointsReconciler{Client: c, Recorder: events.NewFakeRecorder(10),
+		WriteFence: func() (time.Time, error) { return leaseEnd, nil }}
+	if err := r.init(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.sync(ctx, retryTestKey); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || !got[0].Equal(leaseEnd) {
+		t.Errorf("deadlines of the creates sent: %v, want one at %s", got, leaseEnd)
+	}
+}
+
+// Writes carry the resourceVersion they were decided from: a delete (of
+// Endpoints whose Service is gone) as a precondition beside the UID, an
+// apply in its object. Endpoints changed since then make them fail with a
+// conflict instead of deleting or overwriting newer Endpoints.
+func TestWritesCarryTheDecidedVersion(t *testing.T) {
+	ctx := context.Background()
+	t.Run("delete", func(t *testing.T) {
+		ep := endpointsWith("10.0.0.9", endpoints.ControllerName)
+		base := fake.NewClientBuilder().WithObjects(ep).Build()
+		cached := &corev1.Endpoints{}
+		if err := base.Get(ctx, retryTestKey, cached); err != nil {
+			t.Fatal(err)
+		}
+		var got []*metav1.Preconditions
+		c := interceptor.NewClient(base, interceptor.Funcs{
+			Delete: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+				do := (&client.DeleteOptions{}).ApplyOptions(opts)
+				got = append(got, do.Preconditions)
+				return cl.Delete(ctx, obj, opts...)
+			},
+		})
+		r := &EndpointsReconciler{Client: c, Recorder: events.NewFakeRecorder(10)}
+		if err := r.init(); err != nil {
+			t.Fatal(err)
+		}
+		if result, err := r.sync(ctx, retryTestKey); err != nil || result != resultDeleted {
+			t.Fatalf("sync: %q, %v; want %q", result, err, resultDeleted)
+		}
+		if len(got) != 1 || got[0] == nil || got[0].UID == nil || *got[0].UID != cached.UID ||
+			got[0].ResourceVersion == nil || *got[0].ResourceVersion != cached.ResourceVersion {
+			t.Errorf("delete preconditions %+v, want UID %s and resourceVersion %s", got, cached.UID, cached.ResourceVersion)
+		}
+	})
+	t.Run("apply", func(t *testing.T) {
+		ep := endpointsWith("10.0.0.9", endpoints.ControllerName)
+		base := fake.NewClientBuilder().WithObjects(retryTestService(), retryTestPod("a", "10.0.0.1", true, serviceCreated), ep).Build()
+		cached := &corev1.Endpoints{}
+		if err := base.Get(ctx, retryTestKey, cached); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		c := interceptor.NewClient(base, interceptor.Funcs{
+			Apply: func(ctx context.Context, cl client.WithWatch, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+				ac, ok := obj.(*corev1ac.EndpointsApplyConfiguration)
+				if !ok {
+					t.Fatalf("applied %T", obj)
+				}
+				got = append(got, ptr.Deref(ac.ResourceVersion, ""))
+				return apierrors.NewConflict(corev1.Resource("endpoints"), ep.Name, errors.New("changed"))
+			},
+		})
+		r := &EndpointsReconciler{Client: c, Recorder: events.NewFakeRecorder(10), WriteMethod: WriteApply}
+		if err := r.init(); err != nil {
+			t.Fatal(err)
+		}
+		r.verified.Store(retryTestKey, struct{}{}) // decide from the cache
+		_, _ = r.sync(ctx, retryTestKey)
+		if len(got) == 0 || got[0] != cached.ResourceVersion {
+			t.Errorf("applied resourceVersions %q, want the first %q", got, cached.ResourceVersion)
+		}
+	})
 }

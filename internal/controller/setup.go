@@ -1,8 +1,6 @@
 package controller
 
 import (
-	"github.com/kube-endpoints/endpoints-controller/internal/podcache"
-
 	"context"
 	"fmt"
 	"time"
@@ -19,6 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/kube-endpoints/endpoints-controller/internal/podcache"
 )
 
 // ControllerName names the controller in logs and metrics.
@@ -69,7 +69,7 @@ func (r *EndpointsReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err != nil {
 		return err
 	}
-	eps, err := podcache.NewSource(ctx, mgr.GetCache(), &corev1.Endpoints{}, handler.EnqueueRequestsFromMapFunc(r.endpointsChanged))
+	eps, err := podcache.NewSource(ctx, mgr.GetCache(), &corev1.Endpoints{}, endpointsHandler{own: r.ownWrites})
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,6 @@
 package controller
 
 import (
-	"github.com/kube-endpoints/endpoints-controller/internal/podcache"
-
 	"context"
 	"fmt"
 	"net/netip"
@@ -19,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/kube-endpoints/endpoints-controller/internal/endpoints"
+	"github.com/kube-endpoints/endpoints-controller/internal/podcache"
 )
 
 // benchPod returns a ready Pod of namespace ns labelled app=app, with the

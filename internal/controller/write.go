@@ -67,13 +67,14 @@ func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, cu
 			method, desired, partial = WritePatch, stripped, true
 		}
 	}
-	if err := r.fence(); err != nil {
+	ctx, cancel, err := r.fence(ctx)
+	if err != nil {
 		return "", err
 	}
+	defer cancel()
 	// Counted before it is sent: a test or an operator that sees the
 	// written object in the API also sees it counted.
 	writesTotal.WithLabelValues(string(method), dryRunLabel(r.DryRun)).Inc()
-	var err error
 	switch method {
 	case writeCreate:
 		err = r.Client.Create(ctx, desired, writeOptions{r.DryRun})
@@ -103,15 +104,22 @@ func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, cu
 	return result, nil
 }
 
-// fence returns the error of WriteFence, nil when it has none.
-func (r *EndpointsReconciler) fence() error {
+// fence asks WriteFence whether a write may be sent now; when it may, it
+// returns ctx bounded by the fence's deadline, to be cancelled once the
+// write is done.
+func (r *EndpointsReconciler) fence(ctx context.Context) (context.Context, context.CancelFunc, error) {
 	if r.WriteFence == nil {
-		return nil
+		return ctx, func() {}, nil
 	}
-	if err := r.WriteFence(); err != nil {
-		return fmt.Errorf("refusing to write: %w", err)
+	deadline, err := r.WriteFence()
+	if err != nil {
+		return nil, nil, fmt.Errorf("refusing to write: %w", err)
 	}
-	return nil
+	if deadline.IsZero() {
+		return ctx, func() {}, nil
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	return ctx, cancel, nil
 }
 
 // writeFailed handles a write refused by the API server: a create in a
@@ -161,10 +169,17 @@ func (r *EndpointsReconciler) recordWrite(current, desired *corev1.Endpoints, pa
 }
 
 // apply writes desired with server-side apply: the subsets, the labels and
-// the two annotations this controller owns. Annotations it does not own are
+// the two annotations this controller owns, with the resourceVersion desired
+// was decided from, when it has one. Annotations it does not own are
 // not part of its intent and stay as other managers left them.
 func (r *EndpointsReconciler) apply(ctx context.Context, desired *corev1.Endpoints) error {
 	ac := corev1ac.Endpoints(desired.Name, desired.Namespace).WithLabels(desired.Labels)
+	if desired.ResourceVersion != "" {
+		// The version the write was decided from: if the Endpoints changed
+		// since, the apply fails with a conflict, resolved from a live read
+		// as for the other methods, instead of overwriting newer Endpoints.
+		ac.WithResourceVersion(desired.ResourceVersion)
+	}
 	for _, k := range []string{endpoints.TriggerTimeAnnotation, endpoints.OverCapacityAnnotation} {
 		if v, ok := desired.Annotations[k]; ok {
 			ac.WithAnnotations(map[string]string{k: v})
@@ -199,19 +214,25 @@ func (r *EndpointsReconciler) apply(ctx context.Context, desired *corev1.Endpoin
 	return nil
 }
 
-// remove deletes ep, only the very object read (UID precondition), so that
-// Endpoints recreated meanwhile are not lost.
+// remove deletes ep, only the very version read (UID and resourceVersion
+// preconditions): Endpoints recreated meanwhile, or changed since (a user
+// who took them over by removing the managed-by label a moment ago), are
+// not lost. A changed object makes the delete fail with a conflict; the
+// retry decides again from what the cache then shows.
 func (r *EndpointsReconciler) remove(ctx context.Context, ep *corev1.Endpoints) error {
-	opts := []client.DeleteOption{client.Preconditions{UID: &ep.UID}}
+	uid, version := ep.UID, ep.ResourceVersion
+	opts := []client.DeleteOption{client.Preconditions{UID: &uid, ResourceVersion: &version}}
 	if r.DryRun {
 		opts = append(opts, client.DryRunAll)
 		r.shadow.differs(ctx, client.ObjectKeyFromObject(ep), ep, nil)
 	}
-	if err := r.fence(); err != nil {
+	ctx, cancel, err := r.fence(ctx)
+	if err != nil {
 		return err
 	}
+	defer cancel()
 	writesTotal.WithLabelValues("delete", dryRunLabel(r.DryRun)).Inc()
-	err := r.Client.Delete(ctx, ep, opts...)
+	err = r.Client.Delete(ctx, ep, opts...)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting Endpoints %s: %w", client.ObjectKeyFromObject(ep), err)
 	}

@@ -252,15 +252,20 @@ func resolvePort(pod *corev1.Pod, sp *corev1.ServicePort) (int, bool) {
 	return 0, false
 }
 
-// endpointPort implements spec 4.3. The appProtocol pointer is shared with the
-// Service, which only the deep copy on write ever detaches.
+// endpointPort implements spec 4.3. The appProtocol is copied: the Service
+// usually belongs to the cache, and the Endpoints computed here are written,
+// and the API server's answer decoded into them.
 func endpointPort(sp *corev1.ServicePort, num int) corev1.EndpointPort {
-	return corev1.EndpointPort{
-		Name:        sp.Name,
-		Port:        int32(num), //nolint:gosec // bounded by maxPort before the call.
-		Protocol:    protocolOf(sp),
-		AppProtocol: sp.AppProtocol,
+	p := corev1.EndpointPort{
+		Name:     sp.Name,
+		Port:     int32(num), //nolint:gosec // bounded by maxPort before the call.
+		Protocol: protocolOf(sp),
 	}
+	if sp.AppProtocol != nil {
+		app := *sp.AppProtocol
+		p.AppProtocol = &app
+	}
+	return p
 }
 
 // protocolOf returns the protocol of a Service port as the API server stores

@@ -472,3 +472,24 @@ func TestComputeDoesNotModifyInput(t *testing.T) {
 	checkEqual(t, "service", svc, svcCopy)
 	checkEqual(t, "pods", ps, podCopies)
 }
+
+// The computed Endpoints share no memory with the Service, which belongs to
+// the cache: decoding the API server's answer to a write into them must not
+// write into the cached Service (the appProtocol pointer).
+func TestComputeDoesNotAliasTheService(t *testing.T) {
+	h2c := "kubernetes.io/h2c"
+	withApp := sport("http", "http", tcp)
+	withApp.AppProtocol = &h2c
+	svc := service(ports(withApp))
+	res := Compute(svc, pods(pod("a", "10.0.0.1", true)))
+	if len(res.Subsets) != 1 || len(res.Subsets[0].Ports) != 1 {
+		t.Fatalf("subsets %+v, want one with one port", res.Subsets)
+	}
+	got := res.Subsets[0].Ports[0].AppProtocol
+	if got == nil || *got != h2c {
+		t.Fatalf("appProtocol %v, want %q", got, h2c)
+	}
+	if got == svc.Spec.Ports[0].AppProtocol {
+		t.Errorf("the Endpoints port's appProtocol points into the Service")
+	}
+}

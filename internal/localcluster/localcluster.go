@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
@@ -22,6 +23,7 @@ type Cluster struct {
 	KubeconfigPath string
 
 	env *envtest.Environment
+	dir string
 }
 
 // Start starts a control plane from the binaries in assetsDir (etcd,
@@ -58,7 +60,7 @@ func Start(assetsDir, dir string, apiServerArgs ...map[string]string) (*Cluster,
 	if err != nil {
 		return nil, fmt.Errorf("starting local control plane from %s: %w", assetsDir, err)
 	}
-	c := &Cluster{Config: cfg, env: env}
+	c := &Cluster{Config: cfg, env: env, dir: dir}
 	user, err := env.AddUser(envtest.User{Name: "local-admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
 		_ = env.Stop()
@@ -79,6 +81,39 @@ func Start(assetsDir, dir string, apiServerArgs ...map[string]string) (*Cluster,
 		return nil, err
 	}
 	return c, nil
+}
+
+// AddUser adds a cluster administrator named name (group system:masters)
+// and writes a kubeconfig for it into the cluster's directory, returning its
+// path. server, when not empty, replaces the API server's address in it (a
+// proxy in front of the API server, say). Processes given their own user are
+// told apart in the API server's audit log.
+func (c *Cluster) AddUser(name, server string) (string, error) {
+	user, err := c.env.AddUser(envtest.User{Name: name, Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return "", fmt.Errorf("adding user %s: %w", name, err)
+	}
+	raw, err := user.KubeConfig()
+	if err != nil {
+		return "", fmt.Errorf("writing the kubeconfig of %s: %w", name, err)
+	}
+	if server != "" {
+		kc, err := clientcmd.Load(raw)
+		if err != nil {
+			return "", fmt.Errorf("reading the kubeconfig of %s: %w", name, err)
+		}
+		for _, cluster := range kc.Clusters {
+			cluster.Server = server
+		}
+		if raw, err = clientcmd.Write(*kc); err != nil {
+			return "", fmt.Errorf("writing the kubeconfig of %s: %w", name, err)
+		}
+	}
+	path := filepath.Join(c.dir, name+".kubeconfig")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		return "", err
+	}
+	return path, nil
 }
 
 // RestartAPIServer stops kube-apiserver gracefully and starts it again on
