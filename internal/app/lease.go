@@ -87,7 +87,8 @@ func newLeaseGuard(cfg *rest.Config, namespace string, leaseDuration, renewDeadl
 		Client:     c,
 		LockConfig: resourcelock.ResourceLockConfig{Identity: host + "_" + string(uuid.NewUUID())},
 	}
-	return &leaseGuard{Interface: lock, onLost: onLost, clock: clock.RealClock{}, leaseDuration: leaseDuration, renewDeadline: renewDeadline}, nil
+	return &leaseGuard{Interface: lock, onLost: onLost, clock: clock.RealClock{},
+		leaseDuration: leaseDuration, renewDeadline: renewDeadline}, nil
 }
 
 // Get reads the Lease; if this replica held it and it is gone or names
@@ -187,7 +188,8 @@ func (g *leaseGuard) fence() (time.Time, error) {
 		return time.Time{}, errLeaseNotHeld
 	}
 	if age := g.clock.Since(*renewed); age >= g.renewDeadline {
-		return time.Time{}, fmt.Errorf("%w: last renewal sent %s ago, renew deadline %s", errLeaseExpiring, age.Round(time.Millisecond), g.renewDeadline)
+		return time.Time{}, fmt.Errorf("%w: last renewal sent %s ago, renew deadline %s",
+			errLeaseExpiring, age.Round(time.Millisecond), g.renewDeadline)
 	}
 	return renewed.Add(g.leaseDuration), nil
 }

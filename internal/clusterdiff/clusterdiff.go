@@ -22,10 +22,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/kube-endpoints/endpoints-controller/internal/controller"
 	"github.com/kube-endpoints/endpoints-controller/internal/diff"
 	"github.com/kube-endpoints/endpoints-controller/internal/endpoints"
-	"github.com/kube-endpoints/endpoints-controller/internal/podcache"
 )
 
 // DefaultPageSize is the number of objects per list request, as kubectl's
@@ -47,8 +45,8 @@ type Options struct {
 	PageSize int64
 	// WriteMethod is the controller's --write-method: with server-side
 	// apply, labels that other field managers own need no write.
-	// controller.WriteUpdate when empty.
-	WriteMethod controller.WriteMethod
+	// endpoints.WriteUpdate when empty.
+	WriteMethod endpoints.WriteMethod
 }
 
 // Action is what the controller would do to one Endpoints object.
@@ -178,8 +176,7 @@ func (w *world) read(ctx context.Context, cs kubernetes.Interface, ns string, pa
 		for i := range list.Items {
 			// Keep only what the computation reads, as the controller's
 			// cache does: a cluster's Pods are the bulk of what is read.
-			trimmed, _ := podcache.TrimPod(&list.Items[i])
-			pod := trimmed.(*corev1.Pod)
+			pod := endpoints.TrimPod(&list.Items[i])
 			w.pods[pod.Namespace] = append(w.pods[pod.Namespace], pod)
 		}
 		return list.Continue, nil
@@ -209,7 +206,7 @@ func listPages(ctx context.Context, pageSize int64, list func(metav1.ListOptions
 }
 
 // compare applies the controller's rules to what was read.
-func (w *world) compare(selector labels.Selector, method controller.WriteMethod) (*Report, error) {
+func (w *world) compare(selector labels.Selector, method endpoints.WriteMethod) (*Report, error) {
 	r := &Report{Differences: []Difference{}}
 	triggers := endpoints.NewTriggerTimeTracker()
 	for _, key := range sortedKeys(w.services) {
@@ -227,7 +224,7 @@ func (w *world) compare(selector labels.Selector, method controller.WriteMethod)
 	// controller wrote.
 	for _, key := range sortedKeys(w.endpoints) {
 		ep := w.endpoints[key]
-		if _, ok := w.services[key]; ok || isLock(ep) || (selector != nil && !endpoints.IsManaged(ep)) {
+		if _, ok := w.services[key]; ok || !endpoints.SweepCandidate(ep, selector != nil) {
 			continue
 		}
 		if err := r.add(ep, nil); err != nil {
@@ -244,24 +241,25 @@ func (w *world) compare(selector labels.Selector, method controller.WriteMethod)
 // service records what the controller would do for svc, whose Endpoints are
 // current (nil when missing), given the Pods of its namespace.
 func (r *Report) service(svc *corev1.Service, current *corev1.Endpoints, pods []*corev1.Pod,
-	triggers *endpoints.TriggerTimeTracker, method controller.WriteMethod) error {
-	switch {
-	case svc.Spec.Type == corev1.ServiceTypeExternalName:
+	triggers *endpoints.TriggerTimeTracker, method endpoints.WriteMethod) error {
+	switch endpoints.ActionFor(svc) {
+	case endpoints.ActionDelete:
 		// Spec 1.3: no Endpoints; managed ones are deleted.
-		if current != nil && endpoints.IsManaged(current) && !isLock(current) {
+		if current != nil && endpoints.MayDelete(current, false) {
 			return r.add(current, nil)
 		}
 		r.NotManaged++
 		return nil
-	case svc.Spec.Selector == nil:
+	case endpoints.ActionSkip:
 		r.NotManaged++ // spec 1.4: user-managed
 		return nil
+	case endpoints.ActionCompute:
 	}
 	selected := selectPods(pods, svc.Spec.Selector)
 	// The first sync of a Service takes its creation time (spec 7.3).
 	trigger, _ := triggers.Observe(svc, selected) // one look per Service: nothing to commit
 	desired := endpoints.Desired(svc, current, endpoints.Compute(svc, selected), trigger)
-	if current == nil || !endpoints.UpToDate(current, desired, controller.ForeignLabels(method, current)) {
+	if current == nil || !endpoints.UpToDate(current, desired, endpoints.ForeignLabels(method, current)) {
 		return r.add(current, desired)
 	}
 	r.UpToDate++
@@ -292,11 +290,6 @@ func (r *Report) add(current, desired *corev1.Endpoints) error {
 	d.Diff = text
 	r.Differences = append(r.Differences, d)
 	return nil
-}
-
-func isLock(ep *corev1.Endpoints) bool {
-	_, ok := ep.Annotations[endpoints.LeaderElectionAnnotation]
-	return ok
 }
 
 // selectPods returns the Pods whose labels match selector (spec 1.5).

@@ -18,7 +18,6 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
-	"github.com/kube-endpoints/endpoints-controller/internal/controller"
 	"github.com/kube-endpoints/endpoints-controller/internal/diff"
 	"github.com/kube-endpoints/endpoints-controller/internal/endpoints"
 )
@@ -243,16 +242,16 @@ func TestCompareWriteMethod(t *testing.T) {
 	ep := eps("web", endpoints.ControllerName)
 	ep.Labels["team"] = "blue"
 	ep.ManagedFields = []metav1.ManagedFieldsEntry{{
-		Manager: controller.FieldManager, Operation: metav1.ManagedFieldsOperationApply,
+		Manager: endpoints.FieldManager, Operation: metav1.ManagedFieldsOperationApply,
 		FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:labels":{"f:endpoints.kubernetes.io/managed-by":{}}}}`),
 	}, {
 		Manager: "labeller", Operation: metav1.ManagedFieldsOperationUpdate,
 		FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:labels":{"f:team":{}}}}`),
 	}}
 	for _, tc := range []struct {
-		method controller.WriteMethod
+		method endpoints.WriteMethod
 		update int
-	}{{"", 1}, {controller.WriteUpdate, 1}, {controller.WritePatch, 1}, {controller.WriteApply, 0}} {
+	}{{"", 1}, {endpoints.WriteUpdate, 1}, {endpoints.WritePatch, 1}, {endpoints.WriteApply, 0}} {
 		cs := fake.NewClientset(svc("web", map[string]string{"app": "none"}), ep.DeepCopy())
 		r, err := Compare(context.Background(), cs, Options{WriteMethod: tc.method})
 		if err != nil {

@@ -186,15 +186,16 @@ func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName
 		r.published.forget(key)
 		return resultSkipped, nil
 	}
-	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+	switch endpoints.ActionFor(svc) {
+	case endpoints.ActionDelete:
 		// Spec 1.3: an ExternalName Service has no Endpoints; stale ones we wrote go.
 		return r.deleteEndpoints(ctx, key, false)
-	}
-	if svc.Spec.Selector == nil {
+	case endpoints.ActionSkip:
 		// Spec 1.4: the user manages these Endpoints.
 		logger.V(5).Info("Service has no selector, Endpoints are user-managed")
 		r.published.forget(key)
 		return resultSkipped, nil
+	case endpoints.ActionCompute:
 	}
 
 	// Spec 8.5: check staleness before computing anything.
@@ -355,11 +356,10 @@ func (r *EndpointsReconciler) deleteEndpoints(ctx context.Context, key types.Nam
 	if ep == nil {
 		return resultSkipped, nil
 	}
-	if _, isLock := ep.Annotations[endpoints.LeaderElectionAnnotation]; isLock {
-		return resultSkipped, nil
-	}
-	if !endpoints.IsManaged(ep) && (!orphan || !serviceGone) {
-		log.FromContext(ctx).V(4).Info("Leaving Endpoints without a Service alone: not written by this controller")
+	if !endpoints.MayDelete(ep, orphan && serviceGone) {
+		if !endpoints.IsLeaderElectionLock(ep) {
+			log.FromContext(ctx).V(4).Info("Leaving Endpoints without a Service alone: not written by this controller")
+		}
 		return resultSkipped, nil
 	}
 	if err := r.remove(ctx, ep); err != nil {
@@ -376,9 +376,9 @@ func (r *EndpointsReconciler) deleteEndpoints(ctx context.Context, key types.Nam
 }
 
 // foreignLabels tells UpToDate which labels of current belong to other field
-// managers (see ForeignLabels).
+// managers (see endpoints.ForeignLabels).
 func (r *EndpointsReconciler) foreignLabels(current *corev1.Endpoints) func(string) bool {
-	return ForeignLabels(r.WriteMethod, current)
+	return endpoints.ForeignLabels(r.WriteMethod, current)
 }
 
 // failed counts a failed sync of key and returns how many in a row failed.

@@ -439,7 +439,7 @@ func TestWriteFence(t *testing.T) {
 // it cannot outlive the Lease (queued by API Priority and Fairness, say).
 func TestWriteCarriesTheFenceDeadline(t *testing.T) {
 	ctx := context.Background()
-	base := fake.NewClientBuilder().WithObjects(retryTestService(), retryTestPod("a", "10.0.0.1", true, serviceCreated)).Build()
+	base := fake.NewClientBuilder().WithObjects(retryTestService(), retryTestPod("b", "10.0.0.2", false, serviceCreated)).Build()
 	var got []time.Time
 	c := interceptor.NewClient(base, interceptor.Funcs{
 		Create: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.CreateOption) error {

@@ -43,12 +43,9 @@ func (s *orphanSweep) Start(ctx context.Context) error {
 	var orphans []*corev1.Endpoints
 	for i := range list.Items {
 		ep := &list.Items[i]
-		if _, isLock := ep.Annotations[endpoints.LeaderElectionAnnotation]; isLock {
-			continue
-		}
-		if (s.reconciler.ServiceSelector != nil || s.reconciler.SweepManagedOnly) && !endpoints.IsManaged(ep) {
-			// Managing a chosen set of Services only, or told to spare
-			// foreign Endpoints: other Endpoints may belong to another writer.
+		// Managing a chosen set of Services only, or told to spare foreign
+		// Endpoints: other Endpoints may belong to another writer.
+		if !endpoints.SweepCandidate(ep, s.reconciler.ServiceSelector != nil || s.reconciler.SweepManagedOnly) {
 			continue
 		}
 		err := s.cache.Get(ctx, client.ObjectKeyFromObject(ep), &corev1.Service{})

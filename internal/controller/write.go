@@ -17,19 +17,14 @@ import (
 	"github.com/kube-endpoints/endpoints-controller/internal/endpoints"
 )
 
-// WriteMethod is how existing Endpoints are changed.
-type WriteMethod string
+// WriteMethod is how existing Endpoints are changed (endpoints.WriteMethod).
+type WriteMethod = endpoints.WriteMethod
 
+// The write methods, as package endpoints names them.
 const (
-	// WriteUpdate replaces the whole object (PUT) with the cached
-	// resourceVersion: a concurrent change makes it fail with a conflict.
-	WriteUpdate WriteMethod = "update"
-	// WritePatch sends a JSON merge patch of what changed, with the cached
-	// resourceVersion as precondition.
-	WritePatch WriteMethod = "patch"
-	// WriteApply uses server-side apply as FieldManager, so that labels and
-	// annotations other tools add to the Endpoints survive.
-	WriteApply WriteMethod = "apply"
+	WriteUpdate = endpoints.WriteUpdate
+	WritePatch  = endpoints.WritePatch
+	WriteApply  = endpoints.WriteApply
 )
 
 // writeCreate labels the metric and logs of a create (POST); it is not a
@@ -37,10 +32,10 @@ const (
 const writeCreate WriteMethod = "create"
 
 // WriteMethods lists the valid values of WriteMethod, for flag help.
-var WriteMethods = []WriteMethod{WriteUpdate, WritePatch, WriteApply}
+var WriteMethods = endpoints.WriteMethods
 
 // FieldManager is the field manager of every write.
-const FieldManager = "endpoints-controller"
+const FieldManager = endpoints.FieldManager
 
 // write creates or changes the Endpoints so they equal desired; current is nil
 // when there are none. It returns the sync result.
@@ -56,7 +51,7 @@ func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, cu
 		method = writeCreate
 	}
 	if method == WriteApply && !create {
-		if stripped, ok := withoutForeignLeftovers(current, desired); ok {
+		if stripped, ok := endpoints.WithoutForeignLeftovers(current, desired); ok {
 			// Server-side apply cannot remove a field that another field
 			// manager owns too (the reference controller before a take-over,
 			// this controller with another write method, a hand edit): the
@@ -276,113 +271,4 @@ func dryRunLabel(dryRun bool) string {
 		return "true"
 	}
 	return "false"
-}
-
-// ownedFields is the part of a managed-fields entry this controller reads.
-type ownedFields struct {
-	Subsets  json.RawMessage `json:"f:subsets"`
-	Metadata struct {
-		Labels      map[string]json.RawMessage `json:"f:labels"`
-		Annotations map[string]json.RawMessage `json:"f:annotations"`
-	} `json:"f:metadata"`
-}
-
-// decodeOwnedFields decodes mf's fields; false when it has none or they do
-// not parse (then the entry is ignored).
-func decodeOwnedFields(mf *metav1.ManagedFieldsEntry) (ownedFields, bool) {
-	var fields ownedFields
-	if mf.FieldsV1 == nil {
-		return fields, false
-	}
-	return fields, json.Unmarshal(mf.FieldsV1.GetRawBytes(), &fields) == nil
-}
-
-// isOurApply reports whether mf is this controller's server-side apply entry.
-func isOurApply(mf *metav1.ManagedFieldsEntry) bool {
-	return mf.Manager == FieldManager && mf.Operation == metav1.ManagedFieldsOperationApply
-}
-
-// ForeignLabels returns the foreign argument of endpoints.UpToDate for
-// Endpoints current written with method: which of its labels belong to other
-// field managers. Only server-side apply leaves such labels in place; the
-// full writes replace all labels, so nothing is foreign for them (nil).
-// current must still hold its managed fields.
-func ForeignLabels(method WriteMethod, current *corev1.Endpoints) func(string) bool {
-	if method != WriteApply {
-		return nil
-	}
-	owned := labelsOwnedByUs(current)
-	return func(key string) bool { return !owned[key] }
-}
-
-// labelsOwnedByUs returns the label keys that this controller owns through
-// server-side apply, read from ep's managed fields.
-func labelsOwnedByUs(ep *corev1.Endpoints) map[string]bool {
-	owned := map[string]bool{}
-	for i := range ep.ManagedFields {
-		mf := &ep.ManagedFields[i]
-		if !isOurApply(mf) {
-			continue
-		}
-		fields, ok := decodeOwnedFields(mf)
-		if !ok {
-			continue
-		}
-		for k := range fields.Metadata.Labels {
-			if name, ok := strings.CutPrefix(k, "f:"); ok {
-				owned[name] = true
-			}
-		}
-	}
-	return owned
-}
-
-// withoutForeignLeftovers returns a copy of current without what desired
-// drops but a field manager other than this controller's apply owns, and
-// whether there was any: the over-capacity annotation (spec 6.1) and the
-// subsets of a Service left without Pods (spec 8.7). The copy carries
-// desired's managed-by value.
-func withoutForeignLeftovers(current, desired *corev1.Endpoints) (*corev1.Endpoints, bool) {
-	_, dropAnnotation := current.Annotations[endpoints.OverCapacityAnnotation]
-	if _, keep := desired.Annotations[endpoints.OverCapacityAnnotation]; keep {
-		dropAnnotation = false
-	}
-	dropSubsets := len(current.Subsets) > 0 && len(desired.Subsets) == 0
-	if !dropAnnotation && !dropSubsets {
-		return nil, false
-	}
-	var foreignAnnotation, foreignSubsets bool
-	for i := range current.ManagedFields {
-		mf := &current.ManagedFields[i]
-		if isOurApply(mf) {
-			continue
-		}
-		fields, ok := decodeOwnedFields(mf)
-		if !ok {
-			continue
-		}
-		_, owned := fields.Metadata.Annotations["f:"+endpoints.OverCapacityAnnotation]
-		foreignAnnotation = foreignAnnotation || (dropAnnotation && owned)
-		foreignSubsets = foreignSubsets || (dropSubsets && fields.Subsets != nil)
-	}
-	if !foreignAnnotation && !foreignSubsets {
-		return nil, false
-	}
-	stripped := current.DeepCopy()
-	if foreignAnnotation {
-		delete(stripped.Annotations, endpoints.OverCapacityAnnotation)
-	}
-	if foreignSubsets {
-		stripped.Subsets = nil
-	}
-	// Endpoints taken over from the reference controller pass the no-write
-	// check with its managed-by value (spec 7.1); this write, needed anyway,
-	// sets this controller's, or the value would outlast the take-over.
-	if v := desired.Labels[endpoints.ManagedByLabel]; stripped.Labels[endpoints.ManagedByLabel] != v {
-		if stripped.Labels == nil {
-			stripped.Labels = map[string]string{}
-		}
-		stripped.Labels[endpoints.ManagedByLabel] = v
-	}
-	return stripped, true
 }

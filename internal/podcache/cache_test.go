@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+
+	"github.com/kube-endpoints/endpoints-controller/internal/endpoints"
 )
 
 // realisticPod is a Pod as the API server serves it for a typical Deployment
@@ -78,7 +80,7 @@ func TestTrimPodKeepsWhatTheControllerReads(t *testing.T) {
 	now := metav1.Now()
 	pod.DeletionTimestamp = &now
 
-	got, err := TrimPod(pod)
+	got, err := trimPod(pod)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,12 +98,12 @@ func TestTrimPodKeepsWhatTheControllerReads(t *testing.T) {
 		},
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("TrimPod() =\n%+v\nwant\n%+v", got, want)
+		t.Errorf("trimPod() =\n%+v\nwant\n%+v", got, want)
 	}
 
 	svc := &corev1.Service{}
-	if out, _ := TrimPod(svc); out != svc {
-		t.Errorf("TrimPod() changed a non-Pod object")
+	if out, _ := trimPod(svc); out != svc {
+		t.Errorf("trimPod() changed a non-Pod object")
 	}
 }
 
@@ -112,7 +114,7 @@ func BenchmarkPodCacheCost(b *testing.B) {
 	for _, tc := range []struct {
 		name      string
 		transform func(any) (any, error)
-	}{{"full", nil}, {"trimmed", TrimPod}, {"compact", CompactPod}} {
+	}{{"full", nil}, {"trimmed", trimPod}, {"compact", CompactPod}} {
 		b.Run(tc.name, func(b *testing.B) {
 			var perPod float64
 			for range b.N {
@@ -165,4 +167,13 @@ func TestTrimServiceKeepsWhatTheControllerReads(t *testing.T) {
 	if got, _ := TrimService(ep); got != ep {
 		t.Errorf("TrimService changed an object that is not a Service")
 	}
+}
+
+// trimPod is endpoints.TrimPod as a cache transform: objects that are not
+// Pods pass unchanged.
+func trimPod(obj any) (any, error) {
+	if pod, ok := obj.(*corev1.Pod); ok {
+		return endpoints.TrimPod(pod), nil
+	}
+	return obj, nil
 }

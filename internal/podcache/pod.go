@@ -9,10 +9,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kube-endpoints/endpoints-controller/internal/endpoints"
 )
 
 // Pod is what the cache keeps of a Pod: the fields the controller reads
-// (see TrimPod), in a struct a third the size of a corev1.Pod. The cache holds
+// (see endpoints.TrimPod), in a struct a third the size of a corev1.Pod. The cache holds
 // every Pod of the cluster, and a corev1.Pod costs its 1.2 KB struct however
 // little it keeps, so at 10,000 Pods this is about 15 MB less live heap, twice
 // that at the heap's peak.
@@ -120,20 +122,6 @@ func CompactPod(obj any) (any, error) {
 	return newPod(pod), nil
 }
 
-// TrimPod returns a Pod with only what the controller reads of pod (see
-// newPod), for code that lists Pods itself (the diff command). Objects
-// that are not Pods pass unchanged.
-func TrimPod(obj any) (any, error) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return obj, nil
-	}
-	trimmed := &corev1.Pod{}
-	newPod(pod).Into(trimmed)
-	trimmed.TypeMeta = pod.TypeMeta
-	return trimmed, nil
-}
-
 // Views holds the corev1.Pod views of one sync's cached Pods. They are
 // pooled: a sync that computes borrows them and gives them back when done,
 // so that computing costs no Pod-sized allocation in the steady state.
@@ -193,7 +181,7 @@ func internContainers(containers []corev1.Container, sidecarsOnly bool) []corev1
 	n := 0
 	for i := range containers {
 		c := &containers[i]
-		if !servesPorts(c, sidecarsOnly) {
+		if !endpoints.ServesPorts(c, sidecarsOnly) {
 			continue
 		}
 		n++
@@ -228,7 +216,7 @@ func internContainers(containers []corev1.Container, sidecarsOnly bool) []corev1
 	out := make([]corev1.Container, 0, n)
 	for i := range containers {
 		c := &containers[i]
-		if !servesPorts(c, sidecarsOnly) {
+		if !endpoints.ServesPorts(c, sidecarsOnly) {
 			continue
 		}
 		kept := corev1.Container{Name: c.Name, Ports: append([]corev1.ContainerPort(nil), c.Ports...)}
@@ -243,15 +231,6 @@ func internContainers(containers []corev1.Container, sidecarsOnly bool) []corev1
 	}
 	containerIntern.byKey[string(key)] = out
 	return out
-}
-
-// servesPorts reports whether c is kept: it has ports, and among init
-// containers it is a sidecar.
-func servesPorts(c *corev1.Container, sidecarsOnly bool) bool {
-	if len(c.Ports) == 0 {
-		return false
-	}
-	return !sidecarsOnly || (c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways)
 }
 
 // Meta returns the metadata of a Pod event's object: a Pod, or a

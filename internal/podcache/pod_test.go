@@ -18,7 +18,7 @@ func TestCachedPodViewIsTheTrimmedPod(t *testing.T) {
 	pod.Spec.Hostname, pod.Spec.Subdomain = "web-1", "web"
 	now := metav1.Now()
 	pod.DeletionTimestamp = &now
-	trimmed, _ := TrimPod(pod)
+	trimmed, _ := trimPod(pod)
 	want := trimmed.(*corev1.Pod)
 	want.TypeMeta = metav1.TypeMeta{}
 
@@ -100,7 +100,7 @@ func TestInternContainers(t *testing.T) {
 		}
 		var view corev1.Pod
 		c.Into(&view)
-		trimmed, _ := TrimPod(pod)
+		trimmed, _ := trimPod(pod)
 		if !reflect.DeepEqual(view.Spec.Containers, trimmed.(*corev1.Pod).Spec.Containers) {
 			t.Errorf("%s: containers = %+v, want %+v", name, view.Spec.Containers, trimmed.(*corev1.Pod).Spec.Containers)
 		}
