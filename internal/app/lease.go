@@ -39,11 +39,13 @@ var ErrLeaseLost = errors.New("lost the leader-election Lease")
 // The fence does not wait for such a read: a write is let through only while
 // the last successful renewal is younger than the renew deadline, measured
 // on this process's monotonic clock from the moment the renewal was sent,
-// and it carries a deadline at the end of the lease that renewal bought. A
-// standby takes over at the earliest a lease duration after it saw that
-// renewal, which is after it was sent; so a leader that is paused (SIGSTOP,
-// a long GC, a frozen VM) or cut off from the API server stops writing
-// before anyone else may start.
+// and it carries that same point (renewal sent + renew deadline) as its
+// deadline, before the end of the lease the renewal bought (sent + lease
+// duration). A standby takes over at the earliest a lease duration after it
+// saw that renewal, which is after it was sent; so a leader that is paused
+// (SIGSTOP, a long GC, a frozen VM) or cut off from the API server stops
+// writing before anyone else may start, with the difference between the two
+// durations to spare for clocks that run at slightly different rates.
 type leaseGuard struct {
 	resourcelock.Interface
 	// recorder emits the elector's events once the manager has one.
@@ -53,7 +55,6 @@ type leaseGuard struct {
 	onLost   func()
 
 	clock         clock.PassiveClock
-	leaseDuration time.Duration
 	renewDeadline time.Duration
 	// renewed is when the last successful write of the Lease that named this
 	// replica was sent (with its monotonic reading), nil when none did.
@@ -70,7 +71,7 @@ var errLeaseExpiring = errors.New("the leader-election Lease was not renewed wit
 // newLeaseGuard returns the lock on the Lease LeaderElectionID in namespace,
 // for an identity unique to this process (hostname and a UUID, as
 // controller-runtime makes it).
-func newLeaseGuard(cfg *rest.Config, namespace string, leaseDuration, renewDeadline time.Duration, onLost func()) (*leaseGuard, error) {
+func newLeaseGuard(cfg *rest.Config, namespace string, renewDeadline time.Duration, onLost func()) (*leaseGuard, error) {
 	host, err := os.Hostname()
 	if err != nil {
 		return nil, fmt.Errorf("getting the hostname for the leader-election identity: %w", err)
@@ -87,8 +88,7 @@ func newLeaseGuard(cfg *rest.Config, namespace string, leaseDuration, renewDeadl
 		Client:     c,
 		LockConfig: resourcelock.ResourceLockConfig{Identity: host + "_" + string(uuid.NewUUID())},
 	}
-	return &leaseGuard{Interface: lock, onLost: onLost, clock: clock.RealClock{},
-		leaseDuration: leaseDuration, renewDeadline: renewDeadline}, nil
+	return &leaseGuard{Interface: lock, onLost: onLost, clock: clock.RealClock{}, renewDeadline: renewDeadline}, nil
 }
 
 // Get reads the Lease; if this replica held it and it is gone or names
@@ -177,8 +177,8 @@ func (g *leaseGuard) lose(ctx context.Context, why string) {
 
 // fence tells whether a write may be sent now, and by when it must be done:
 // only while this replica holds the Lease, has not lost it, and renewed it
-// less than the renew deadline ago; the deadline is the end of the lease
-// that renewal bought (see leaseGuard).
+// less than the renew deadline ago; the deadline is when that renewal turns
+// renew-deadline old, before the end of the lease it bought (see leaseGuard).
 func (g *leaseGuard) fence() (time.Time, error) {
 	if g.lost.Load() {
 		return time.Time{}, ErrLeaseLost
@@ -191,5 +191,5 @@ func (g *leaseGuard) fence() (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%w: last renewal sent %s ago, renew deadline %s",
 			errLeaseExpiring, age.Round(time.Millisecond), g.renewDeadline)
 	}
-	return renewed.Add(g.leaseDuration), nil
+	return renewed.Add(g.renewDeadline), nil
 }

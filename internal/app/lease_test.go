@@ -73,7 +73,7 @@ func TestLeaseGuard(t *testing.T) {
 			lock := &memoryLock{}
 			losses := 0
 			g := &leaseGuard{Interface: lock, onLost: func() { losses++ }, clock: clock.RealClock{},
-				leaseDuration: time.Hour, renewDeadline: time.Hour}
+				renewDeadline: time.Hour}
 
 			// A standby that sees another holder has lost nothing.
 			lock.rec = &resourcelock.LeaderElectionRecord{HolderIdentity: "other"}
@@ -112,14 +112,14 @@ func TestLeaseGuard(t *testing.T) {
 
 // The fence lets a write through only while the last renewal of the Lease,
 // timed from when it was sent, is younger than the renew deadline, and gives
-// it the end of that lease as deadline; failed renewals do not count, and a
+// it that moment as deadline (before the end of the lease); failed renewals do not count, and a
 // replica that does not hold the Lease writes nothing.
 func TestLeaseFenceFollowsRenewals(t *testing.T) {
-	const leaseDuration, renewDeadline = 4 * time.Second, 3 * time.Second
+	const renewDeadline = 3 * time.Second
 	ctx := context.Background()
 	clk := clocktesting.NewFakePassiveClock(time.Unix(1000, 0))
 	lock := &memoryLock{}
-	g := &leaseGuard{Interface: lock, clock: clk, leaseDuration: leaseDuration, renewDeadline: renewDeadline}
+	g := &leaseGuard{Interface: lock, clock: clk, renewDeadline: renewDeadline}
 	step := func(d time.Duration) { clk.SetTime(clk.Now().Add(d)) }
 	allowed := func(what string, wantDeadline time.Time) {
 		t.Helper()
@@ -143,9 +143,9 @@ func TestLeaseFenceFollowsRenewals(t *testing.T) {
 	if err := g.Create(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "me"}); err != nil {
 		t.Fatal(err)
 	}
-	allowed("just taken", created.Add(leaseDuration))
+	allowed("just taken", created.Add(renewDeadline))
 	step(renewDeadline - time.Millisecond)
-	allowed("just before the renew deadline", created.Add(leaseDuration))
+	allowed("just before the renew deadline", created.Add(renewDeadline))
 
 	// A renewal that takes long counts from when it was sent: the standby
 	// measures the lease from when it saw the renewal, which is later.
@@ -155,7 +155,7 @@ func TestLeaseFenceFollowsRenewals(t *testing.T) {
 		t.Fatal(err)
 	}
 	lock.during = nil
-	allowed("renewed", sent.Add(leaseDuration))
+	allowed("renewed", sent.Add(renewDeadline))
 
 	// Renewals fail (the API server is slow or unreachable, or the process
 	// was paused): the fence closes at the renew deadline, without any read
@@ -174,7 +174,7 @@ func TestLeaseFenceFollowsRenewals(t *testing.T) {
 	if err := g.Update(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "me"}); err != nil {
 		t.Fatal(err)
 	}
-	allowed("renewed again", renewed.Add(leaseDuration))
+	allowed("renewed again", renewed.Add(renewDeadline))
 	if err := g.Update(ctx, resourcelock.LeaderElectionRecord{}); err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func newManager(cfg *rest.Config, o Options, onLost func()) (ctrl.Manager, error
 	}
 	var guard *leaseGuard
 	if o.LeaderElect {
-		guard, err = newLeaseGuard(cfg, leaderElectionNamespace(o.LeaderElectionNamespace), o.LeaseDuration, o.RenewDeadline, onLost)
+		guard, err = newLeaseGuard(cfg, leaderElectionNamespace(o.LeaderElectionNamespace), o.RenewDeadline, onLost)
 		if err != nil {
 			return nil, err
 		}
