@@ -112,6 +112,16 @@ run: | $(LOCALBIN) ## Run the controller: against the configured cluster, else a
 	if [ "$$cluster" = none ]; then $(MAKE) --no-print-directory envtest kubectl; fi; \
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" exec "$(LOCALBIN)/devrun" $(ARGS)
 
+# `make run-cluster` runs the controller in the realistic local cluster
+# (kube-scheduler, KCM without its endpoints controller, kwok Nodes) with a
+# Deployment that rolls every 30 s. Its binaries are built on first use (a
+# cold build takes several minutes). RUN_CLUSTER_ARGS: see go run ./cmd/realcluster --help.
+RUN_CLUSTER_ARGS ?=
+
+.PHONY: run-cluster
+run-cluster: realcluster build ## Run the controller in a realistic local cluster (scheduler, KCM, kwok Nodes) with a rolling demo Deployment.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./cmd/realcluster --controller "$(LOCALBIN)/endpoints-controller" $(RUN_CLUSTER_ARGS)
+
 .PHONY: docker-build
 docker-build: ## Build the controller image.
 	$(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t $(IMG) .
@@ -172,7 +182,26 @@ kube-controller-manager: $(ENVTEST_ASSETS)/kube-controller-manager ## Build kube
 
 $(ENVTEST_ASSETS)/kube-controller-manager: | hack/envtest/go.mod
 	@echo "Building kube-controller-manager $(ENVTEST_K8S_VERSION) for bench-e2e (a cold build takes several minutes)"
-	cd hack/envtest && go build -trimpath -o "$@" k8s.io/kubernetes/cmd/kube-controller-manager
+	cd hack/envtest && go build -trimpath -o "$@.tmp" k8s.io/kubernetes/cmd/kube-controller-manager && mv "$@.tmp" "$@"
+
+# The realistic cluster (internal/realcluster): kube-scheduler and kwok beside
+# kube-controller-manager, all built from source through the Go module proxy.
+.PHONY: kube-scheduler
+kube-scheduler: $(ENVTEST_ASSETS)/kube-scheduler ## Build kube-scheduler for the realistic cluster.
+
+$(ENVTEST_ASSETS)/kube-scheduler: | hack/envtest/go.mod
+	@echo "Building kube-scheduler $(ENVTEST_K8S_VERSION) for the realistic cluster (a cold build takes a few minutes)"
+	cd hack/envtest && go build -trimpath -o "$@.tmp" k8s.io/kubernetes/cmd/kube-scheduler && mv "$@.tmp" "$@"
+
+.PHONY: kwok
+kwok: $(ENVTEST_ASSETS)/kwok ## Build kwok (simulated Nodes and kubelets) for the realistic cluster.
+
+$(ENVTEST_ASSETS)/kwok: hack/kwok/go.mod
+	@echo "Building kwok $$(cd hack/kwok && go list -m -f '{{.Version}}' sigs.k8s.io/kwok) for the realistic cluster"
+	cd hack/kwok && go build -trimpath -o "$@.tmp" sigs.k8s.io/kwok/cmd/kwok && mv "$@.tmp" "$@"
+
+.PHONY: realcluster
+realcluster: envtest kube-controller-manager kube-scheduler kwok ## Build every binary of the realistic cluster (etcd, kube-apiserver, kube-scheduler, KCM, kwok).
 
 .PHONY: controller-gen
 controller-gen: $(CONTROLLER_GEN) ## Install controller-gen under bin/.

@@ -124,6 +124,11 @@ func run() error {
 	flag.IntVar(&o.runs, "runs", 1, "Runs of each size.")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "Bound of each convergence wait.")
 	flag.StringVar(&o.workdir, "workdir", "", "Directory for logs and kubeconfigs; a temporary one when empty.")
+	var rolloutSize string
+	var rolloutNodes int
+	flag.StringVar(&rolloutSize, "rollout", "", "Instead of the loads of --sizes, run the rollout scenario (test/rollout) "+
+		"in the realistic cluster with DEPLOYMENTSxREPLICAS, e.g. 20x10.")
+	flag.IntVar(&rolloutNodes, "rollout-nodes", 4, "kwok Nodes of the rollout's cluster.")
 	flag.Parse()
 	var err error
 	if o.sizes, err = parseSizes(sizes); err != nil {
@@ -142,6 +147,16 @@ func run() error {
 		if o.workdir, err = os.MkdirTemp("", "endpoints-bench-"); err != nil {
 			return err
 		}
+	}
+	if rolloutSize != "" {
+		d, r, ok := strings.Cut(rolloutSize, "x")
+		deployments, err1 := strconv.Atoi(d)
+		replicas, err2 := strconv.Atoi(r)
+		if !ok || err1 != nil || err2 != nil || deployments < 2 || replicas < 2 || rolloutNodes < 2 {
+			return fmt.Errorf("--rollout: %q is not DEPLOYMENTSxREPLICAS (each at least 2; --rollout-nodes at least 2)", rolloutSize)
+		}
+		fmt.Printf("Work directory: %s\n", o.workdir)
+		return runRollout(o, deployments, replicas, rolloutNodes)
 	}
 	all := map[string]contender{
 		"kcm": {name: "kube-controller-manager", bin: o.kcm, args: func(kubeconfig string) []string {

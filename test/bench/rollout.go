@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/kube-endpoints/endpoints-controller/internal/realcluster"
+	"github.com/kube-endpoints/endpoints-controller/test/rollout"
+)
+
+// runRollout runs the rollout scenario (test/rollout) once per contender
+// and run, each in a fresh realistic cluster: KCM's endpoints controller
+// ("kcm": KCM runs with every controller), or this controller beside KCM
+// without its endpoints controller ("ours"). Both publish beside KCM's
+// EndpointSlice controller, whose latency in the same cluster is the
+// yardstick that takes the machine's load out of the comparison.
+func runRollout(o options, deployments, replicas, nodes int) error {
+	type row struct {
+		name string
+		run  int
+		res  *rollout.Result
+	}
+	var rows []row
+	for r := range o.runs {
+		for _, c := range strings.Split(o.contenders, ",") {
+			c = strings.TrimSpace(c)
+			name := map[string]string{"kcm": "kube-controller-manager", "ours": "endpoints-controller"}[c]
+			if name == "" {
+				return fmt.Errorf("--contenders: unknown %q (kcm, ours)", c)
+			}
+			fmt.Printf("== rollout %dx%d on %d Nodes, run %d: %s\n", deployments, replicas, nodes, r+1, name)
+			res, err := rolloutOnce(o, c, deployments, replicas, nodes, r)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			res.Print(os.Stdout, name)
+			rows = append(rows, row{name, r + 1, res})
+		}
+	}
+	fmt.Printf("\nrollout %dx%d: Pod readiness change → shown (s), Endpoints and the EndpointSlices of the same cluster\n", deployments, replicas)
+	fmt.Println("run  controller               Endpoints p50/p99  Slices p50/p99  p99 ratio  stale addr-s (Endpoints/Slices)  replaced  writes")
+	for _, rw := range rows {
+		e, s := rw.res.Endpoints, rw.res.Slices
+		ratio := 0.0
+		if s.P99 > 0 {
+			ratio = e.P99.Seconds() / s.P99.Seconds()
+		}
+		fmt.Printf("%-4d %-24s %.3f/%.3f        %.3f/%.3f     %.2f       %.1f / %.1f                      %-8d  %.0f\n",
+			rw.run, rw.name, e.P50.Seconds(), e.P99.Seconds(), s.P50.Seconds(), s.P99.Seconds(), ratio,
+			e.StaleAddrSecs, s.StaleAddrSecs, e.Replaced, rw.res.EndpointsWrites)
+	}
+	return nil
+}
+
+func rolloutOnce(o options, contender string, deployments, replicas, nodes, run int) (*rollout.Result, error) {
+	dir := filepath.Join(o.workdir, fmt.Sprintf("rollout-%dx%d-run%d-%s", deployments, replicas, run+1, contender))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	co := realcluster.Options{AssetsDir: o.assets, Dir: dir, Nodes: nodes}
+	if contender == "kcm" {
+		co.Controllers = "*"
+	}
+	cluster, err := realcluster.Start(ctx, co)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = cluster.Stop() }()
+	if contender == "ours" {
+		logFile, err := os.Create(filepath.Join(dir, "controller.log"))
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = logFile.Close() }()
+		args := append([]string{"--kubeconfig=" + cluster.KubeconfigPath, "--metrics-bind-address=0", "--health-probe-bind-address=0"},
+			strings.Fields(o.oursArgs)...)
+		cmd := exec.Command(o.ours, args...)
+		cmd.Stdout, cmd.Stderr = logFile, logFile
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		proc := &process{cmd: cmd, exited: make(chan struct{})}
+		go func() { proc.waitErr = cmd.Wait(); close(proc.exited) }()
+		defer proc.stop()
+	}
+	res, err := rollout.Run(ctx, cluster.Client, rollout.Options{
+		Namespace: "rollout", Deployments: deployments, Replicas: replicas,
+		Logf: func(f string, a ...any) { fmt.Printf("   "+f+"\n", a...) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w (logs in %s)", err, dir)
+	}
+	return res, nil
+}
