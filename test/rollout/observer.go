@@ -298,11 +298,11 @@ func sliceView(es *discoveryv1.EndpointSlice) view {
 // Latency summarises the times from Pod readiness changes to a publisher
 // showing them.
 type Latency struct {
-	Count          int
-	P50, P99, Max  time.Duration
-	Replaced       int     // changes replaced by a newer one before shown
-	Unshown        int     // changes never shown by the end
-	StaleAddrSecs  float64 // address-seconds listed ready while not ready or gone
+	Count         int
+	P50, P99, Max time.Duration
+	Replaced      int     // changes replaced by a newer one before shown
+	Unshown       int     // changes never shown by the end
+	StaleAddrSecs float64 // address-seconds listed ready while not ready or gone
 }
 
 func (p *publisher) summary() Latency {

@@ -55,9 +55,9 @@ type Phase struct {
 
 // Result is a run's outcome.
 type Result struct {
-	Phases              []Phase
-	Endpoints, Slices   Latency
-	EndpointsWrites     float64 // the API server's count of Endpoints writes during the phases
+	Phases            []Phase
+	Endpoints, Slices Latency
+	EndpointsWrites   float64 // the API server's count of Endpoints writes during the phases
 }
 
 // labelApp is the label each Deployment's Pods carry, the Service's selector.
@@ -503,4 +503,3 @@ func (res *Result) Print(w io.Writer, label string) {
 	}
 	fmt.Fprintln(w)
 }
-
