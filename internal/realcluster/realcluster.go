@@ -188,10 +188,7 @@ func (c *Cluster) AddNode(ctx context.Context, name string, i int) error {
 	if i < 0 || i >= 1<<14 {
 		return fmt.Errorf("node index %d out of range", i)
 	}
-	base := netip.MustParseAddr("10.64.0.0").As4()
-	base[1] += byte(i >> 8)
-	base[2] = byte(i)
-	cidr := netip.PrefixFrom(netip.AddrFrom4(base), 24).String()
+	cidr := nodeCIDR(i)
 	plenty := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("1000"),
 		corev1.ResourceMemory: resource.MustParse("1Ti"),
@@ -210,6 +207,14 @@ func (c *Cluster) AddNode(ctx context.Context, name string, i int) error {
 		return fmt.Errorf("creating Node %s: %w", name, err)
 	}
 	return nil
+}
+
+// nodeCIDR is the Pod CIDR of the i-th Node: the i-th /24 of 10.64.0.0/10.
+func nodeCIDR(i int) string {
+	base := netip.MustParseAddr("10.64.0.0").As4()
+	base[1] += byte(i >> 8)
+	base[2] = byte(i)
+	return netip.PrefixFrom(netip.AddrFrom4(base), 24).String()
 }
 
 // waitNodesReady polls until n Nodes are Ready, or fails naming kwok's log.
