@@ -48,7 +48,7 @@ lint-fix: golangci-lint ## Run golangci-lint and fix what it can.
 FUZZTIME ?= 20s
 
 .PHONY: test
-test: vet envtest kustomize controller-gen ## Run unit, envtest and end-to-end tests, and a short fuzz run.
+test: vet envtest realcluster kustomize controller-gen ## Run unit, envtest and end-to-end tests (the rollout test in the realistic cluster too), and a short fuzz run.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -coverprofile cover.out
 	cd test/operator && KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1
 	go test ./internal/endpoints -run '^$$' -fuzz '^FuzzCompute$$' -fuzztime $(FUZZTIME)
@@ -64,6 +64,19 @@ test-unit: ## Run the unit tests only (no control plane needed).
 .PHONY: test-e2e
 test-e2e: envtest build ## Run the end-to-end tests of the built binary (leader election, failover).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./test/e2e/... -count=1 -v
+
+# ROLLOUT_DEPLOYMENTS and ROLLOUT_REPLICAS size the rollout test (10 x 6 in make test).
+.PHONY: test-rollout
+test-rollout: realcluster ## Run the rollout test alone: Deployments rolled in the realistic cluster, Endpoints vs EndpointSlices.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./test/rollout/ -count=1 -v -timeout 30m
+
+.PHONY: bench-rollout
+bench-rollout: realcluster build ## Rollout latency side by side: KCM's endpoints controller vs this controller, each beside KCM's EndpointSlice controller.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./test/bench --controller "$(LOCALBIN)/endpoints-controller" \
+		--rollout "$(ROLLOUT_SIZE)" --runs $(BENCH_RUNS) $(BENCH_ARGS)
+
+# ROLLOUT_SIZE is the load of `make bench-rollout`: DEPLOYMENTSxREPLICAS.
+ROLLOUT_SIZE ?= 20x10
 
 .PHONY: fuzz
 fuzz: ## Fuzz the Endpoints computation for FUZZTIME (default 20s; try FUZZTIME=10m).
