@@ -29,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/kube-endpoints/endpoints-controller/internal/localcluster"
 )
@@ -128,6 +129,8 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	}()
 	cfg := *lc.Config
 	cfg.QPS, cfg.Burst = 1000, 2000
+	// The tests read Endpoints on purpose: no deprecation warning each time.
+	cfg.WarningHandler = rest.NoWarnings{}
 	if c.Client, err = kubernetes.NewForConfig(&cfg); err != nil {
 		return nil, err
 	}

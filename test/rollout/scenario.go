@@ -145,6 +145,8 @@ type run struct {
 	cs  kubernetes.Interface
 	o   Options
 	obs *observer
+	// lost is the Node deleted by the last phase; no Pod may be left on it.
+	lost string
 }
 
 func (r *run) name(i int) string { return "app-" + strconv.Itoa(i) }
@@ -322,7 +324,8 @@ func (r *run) loseNode(ctx context.Context) error {
 	if node == "" {
 		return fmt.Errorf("no Pod is on a Node")
 	}
-	r.o.Logf("Deleting Node %s with %d Pods", node, most)
+	r.o.Logf("Deleting Node %s with %d Pods; the Pod garbage collector removes them 40-80 s later", node, most)
+	r.lost = node
 	return r.cs.CoreV1().Nodes().Delete(ctx, node, metav1.DeleteOptions{})
 }
 
@@ -374,6 +377,13 @@ func (r *run) settled(ctx context.Context) string {
 	}
 	if len(pods.Items) != want {
 		return fmt.Sprintf("%d Pods, want %d", len(pods.Items), want)
+	}
+	if r.lost != "" {
+		for _, p := range pods.Items {
+			if p.Spec.NodeName == r.lost {
+				return fmt.Sprintf("Pod %s is still on the lost Node %s", p.Name, r.lost)
+			}
+		}
 	}
 	return ""
 }
