@@ -27,6 +27,12 @@ import (
 	"github.com/kube-endpoints/endpoints-controller/internal/realcluster"
 )
 
+// The demo's namespace, and the name of its Service and Deployment.
+const (
+	demoNamespace = "demo"
+	demoName      = "web"
+)
+
 func main() {
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
@@ -36,7 +42,8 @@ func main() {
 
 func run() error {
 	fs := flag.NewFlagSet("realcluster", flag.ContinueOnError)
-	assets := fs.String("assets", os.Getenv("KUBEBUILDER_ASSETS"), "Directory of etcd, kube-apiserver, kube-scheduler, kube-controller-manager and kwok (make run-cluster builds them).")
+	assets := fs.String("assets", os.Getenv("KUBEBUILDER_ASSETS"),
+		"Directory of etcd, kube-apiserver, kube-scheduler, kube-controller-manager and kwok (make run-cluster builds them).")
 	controller := fs.String("controller", "bin/endpoints-controller", "The controller's binary.")
 	dir := fs.String("dir", ".local/realcluster", "Directory for the kubeconfig and the components' logs.")
 	nodes := fs.Int("nodes", 3, "kwok Nodes.")
@@ -84,8 +91,9 @@ func run() error {
 	if err := demo(ctx, cluster.Client, int32(*replicas)); err != nil {
 		return err
 	}
-	fmt.Printf("\nThe cluster runs. Try:\n  export KUBECONFIG=%s\n  kubectl get endpoints,endpointslices,pods -n demo -o wide -w\n"+
-		"  metrics: http://127.0.0.1:8080/metrics\nThe demo Deployment rolls every %s. Ctrl-C stops everything.\n\n", cluster.KubeconfigPath, *rollEvery)
+	fmt.Printf("\nThe cluster runs. Try:\n  export KUBECONFIG=%s\n  kubectl get endpoints,endpointslices,pods -n %s -o wide -w\n"+
+		"  metrics: http://127.0.0.1:8080/metrics\nThe demo Deployment rolls every %s. Ctrl-C stops everything.\n\n",
+		cluster.KubeconfigPath, demoNamespace, *rollEvery)
 	var tick <-chan time.Time
 	if *rollEvery > 0 {
 		t := time.NewTicker(*rollEvery)
@@ -95,7 +103,9 @@ func run() error {
 	for round := 1; ; round++ {
 		select {
 		case <-ctx.Done():
-			<-exited
+			if err := <-exited; err != nil {
+				fmt.Fprintln(os.Stderr, "The controller stopped:", err)
+			}
 			return nil
 		case err := <-exited:
 			return fmt.Errorf("the controller exited: %w", err)
@@ -109,34 +119,35 @@ func run() error {
 
 // demo creates namespace demo with a Service and a Deployment behind it.
 func demo(ctx context.Context, cs kubernetes.Interface, replicas int32) error {
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "demo"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: demoNamespace}}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	labels := map[string]string{"app": "web"}
+	labels := map[string]string{"app": demoName}
 	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "demo"},
+		ObjectMeta: metav1.ObjectMeta{Name: demoName, Namespace: demoNamespace},
 		Spec: corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{
 			{Name: "http", Port: 80, TargetPort: intstr.FromString("http")},
 		}},
 	}
-	if _, err := cs.CoreV1().Services("demo").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+	if _, err := cs.CoreV1().Services(demoNamespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("creating the demo Service: %w", err)
 	}
 	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "demo"},
+		ObjectMeta: metav1.ObjectMeta{Name: demoName, Namespace: demoNamespace},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: &replicas,
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{
-					Name: "web", Image: "registry.example/web:1",
+					Name: demoName, Image: "registry.example/web:1",
 					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
 				}}},
 			},
 		},
 	}
-	if _, err := cs.AppsV1().Deployments("demo").Create(ctx, d, metav1.CreateOptions{}); err != nil {
+	if _, err := cs.AppsV1().Deployments(demoNamespace).Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("creating the demo Deployment: %w", err)
 	}
 	return nil
@@ -144,12 +155,12 @@ func demo(ctx context.Context, cs kubernetes.Interface, replicas int32) error {
 
 // roll starts a rolling update of the demo Deployment.
 func roll(ctx context.Context, cs kubernetes.Interface, round int) error {
-	d, err := cs.AppsV1().Deployments("demo").Get(ctx, "web", metav1.GetOptions{})
+	d, err := cs.AppsV1().Deployments(demoNamespace).Get(ctx, demoName, metav1.GetOptions{})
 	if err != nil {
 		return err
 	}
 	d.Spec.Template.Annotations = map[string]string{"demo/round": strconv.Itoa(round)}
-	if _, err := cs.AppsV1().Deployments("demo").Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+	if _, err := cs.AppsV1().Deployments(demoNamespace).Update(ctx, d, metav1.UpdateOptions{}); err != nil {
 		return err
 	}
 	fmt.Printf("Rolling the demo Deployment (round %d)\n", round)

@@ -123,7 +123,8 @@ spec:
       - ip: {{ . | Quote }}
       {{ end }}
       {{ end }}
-      {{ with PodIPsWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}
+      {{ $m := .metadata }}
+      {{ with PodIPsWith .spec.nodeName ( or .spec.hostNetwork false ) ( or $m.uid "" ) ( or $m.name "" ) ( or $m.namespace "" ) }}
       podIP: {{ index . 0 | Quote }}
       podIPs:
       {{ range . }}

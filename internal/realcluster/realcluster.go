@@ -242,7 +242,7 @@ func (c *Cluster) waitNodesReady(ctx context.Context, n int, timeout time.Durati
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("realistic cluster: %d of %d Nodes Ready after %s (last error: %v); kwok's log: %s",
+			return fmt.Errorf("realistic cluster: %d of %d Nodes Ready after %s (last error: %w); kwok's log: %s",
 				ready, n, timeout, err, filepath.Join(c.Dir, KwokBinary+".log"))
 		}
 		select {
@@ -259,7 +259,7 @@ func (c *Cluster) exited() error {
 	for _, p := range c.procs {
 		select {
 		case <-p.done:
-			return fmt.Errorf("realistic cluster: %s exited (%v); its log: %s", p.name, p.err, p.log)
+			return fmt.Errorf("realistic cluster: %s exited (%w); its log: %s", p.name, p.err, p.log)
 		default:
 		}
 	}

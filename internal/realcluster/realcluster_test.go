@@ -29,7 +29,7 @@ func TestKwokConfig(t *testing.T) {
 		} `json:"spec"`
 	}
 	want := []struct {
-		name, kind     string
+		name, kind    string
 		delay, jitter int64 // -1: no delay / no jitter
 	}{
 		{"node-ready", "Node", -1, -1},

@@ -148,25 +148,18 @@ func run() error {
 			return err
 		}
 	}
-	if rolloutSize != "" {
-		d, r, ok := strings.Cut(rolloutSize, "x")
-		deployments, err1 := strconv.Atoi(d)
-		replicas, err2 := strconv.Atoi(r)
-		if !ok || err1 != nil || err2 != nil || deployments < 2 || replicas < 2 || rolloutNodes < 2 {
-			return fmt.Errorf("--rollout: %q is not DEPLOYMENTSxREPLICAS (each at least 2; --rollout-nodes at least 2)", rolloutSize)
-		}
-		fmt.Printf("Work directory: %s\n", o.workdir)
-		return runRollout(o, deployments, replicas, rolloutNodes)
-	}
 	all := map[string]contender{
-		"kcm": {name: "kube-controller-manager", bin: o.kcm, args: func(kubeconfig string) []string {
+		contenderKCM: {name: "kube-controller-manager", bin: o.kcm, args: func(kubeconfig string) []string {
 			return []string{"--kubeconfig=" + kubeconfig, "--controllers=endpoints-controller", "--leader-elect=false",
 				"--kube-api-qps=1000", "--kube-api-burst=2000", "--secure-port=0", "--v=1"}
 		}},
-		"ours": {name: "endpoints-controller", bin: o.ours, args: func(kubeconfig string) []string {
+		contenderOurs: {name: "endpoints-controller", bin: o.ours, args: func(kubeconfig string) []string {
 			return append([]string{"--kubeconfig=" + kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0"},
 				strings.Fields(o.oursArgs)...)
 		}},
+	}
+	if rolloutSize != "" {
+		return rolloutCommand(o, rolloutSize, rolloutNodes, all)
 	}
 	var contenders []contender
 	for _, c := range strings.Split(o.contenders, ",") {

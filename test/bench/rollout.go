@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,13 +14,31 @@ import (
 	"github.com/kube-endpoints/endpoints-controller/test/rollout"
 )
 
+// The --contenders: KCM's endpoints controller and this controller.
+const (
+	contenderKCM  = "kcm"
+	contenderOurs = "ours"
+)
+
+// rolloutCommand runs the rollout scenario at size DEPLOYMENTSxREPLICAS.
+func rolloutCommand(o options, size string, nodes int, contenders map[string]contender) error {
+	d, r, ok := strings.Cut(size, "x")
+	deployments, err1 := strconv.Atoi(d)
+	replicas, err2 := strconv.Atoi(r)
+	if !ok || err1 != nil || err2 != nil || deployments < 2 || replicas < 2 || nodes < 2 {
+		return fmt.Errorf("--rollout: %q is not DEPLOYMENTSxREPLICAS (each at least 2; --rollout-nodes at least 2)", size)
+	}
+	fmt.Printf("Work directory: %s\n", o.workdir)
+	return runRollout(o, deployments, replicas, nodes, contenders)
+}
+
 // runRollout runs the rollout scenario (test/rollout) once per contender
 // and run, each in a fresh realistic cluster: KCM's endpoints controller
 // ("kcm": KCM runs with every controller), or this controller beside KCM
 // without its endpoints controller ("ours"). Both publish beside KCM's
 // EndpointSlice controller, whose latency in the same cluster is the
 // yardstick that takes the machine's load out of the comparison.
-func runRollout(o options, deployments, replicas, nodes int) error {
+func runRollout(o options, deployments, replicas, nodes int, contenders map[string]contender) error {
 	type row struct {
 		name string
 		run  int
@@ -29,10 +48,11 @@ func runRollout(o options, deployments, replicas, nodes int) error {
 	for r := range o.runs {
 		for _, c := range strings.Split(o.contenders, ",") {
 			c = strings.TrimSpace(c)
-			name := map[string]string{"kcm": "kube-controller-manager", "ours": "endpoints-controller"}[c]
-			if name == "" {
+			ct, ok := contenders[c]
+			if !ok {
 				return fmt.Errorf("--contenders: unknown %q (kcm, ours)", c)
 			}
+			name := ct.name
 			fmt.Printf("== rollout %dx%d on %d Nodes, run %d: %s\n", deployments, replicas, nodes, r+1, name)
 			res, err := rolloutOnce(o, c, deployments, replicas, nodes, r)
 			if err != nil {
@@ -42,8 +62,10 @@ func runRollout(o options, deployments, replicas, nodes int) error {
 			rows = append(rows, row{name, r + 1, res})
 		}
 	}
-	fmt.Printf("\nrollout %dx%d: Pod readiness change → shown (s), Endpoints and the EndpointSlices of the same cluster\n", deployments, replicas)
-	fmt.Println("run  controller               Endpoints p50/p99  Slices p50/p99  p99 ratio  stale addr-s (Endpoints/Slices)  replaced  writes")
+	fmt.Printf("\nrollout %dx%d: Pod readiness change → shown (s), Endpoints and the EndpointSlices of the same cluster\n",
+		deployments, replicas)
+	fmt.Println("run  controller               Endpoints p50/p99  Slices p50/p99  p99 ratio  " +
+		"stale addr-s (Endpoints/Slices)  replaced  writes")
 	for _, rw := range rows {
 		e, s := rw.res.Endpoints, rw.res.Slices
 		ratio := 0.0
@@ -62,7 +84,7 @@ func rolloutOnce(o options, contender string, deployments, replicas, nodes, run 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	co := realcluster.Options{AssetsDir: o.assets, Dir: dir, Nodes: nodes}
-	if contender == "kcm" {
+	if contender == contenderKCM {
 		co.Controllers = "*"
 	}
 	cluster, err := realcluster.Start(ctx, co)
@@ -70,7 +92,7 @@ func rolloutOnce(o options, contender string, deployments, replicas, nodes, run 
 		return nil, err
 	}
 	defer func() { _ = cluster.Stop() }()
-	if contender == "ours" {
+	if contender == contenderOurs {
 		logFile, err := os.Create(filepath.Join(dir, "controller.log"))
 		if err != nil {
 			return nil, err

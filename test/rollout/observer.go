@@ -321,7 +321,7 @@ func (p *publisher) summary() Latency {
 }
 
 // summaries returns the Endpoints' and the EndpointSlices' figures.
-func (o *observer) summaries(now time.Time) (eps, slices Latency) {
+func (o *observer) summaries(now time.Time) (eps, es Latency) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.advance(now)

@@ -80,14 +80,17 @@ func TestRollout(t *testing.T) {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- ctrl.Wait(); logFile.Close() }()
+	go func() { exited <- ctrl.Wait(); _ = logFile.Close() }()
 	t.Cleanup(func() {
 		_ = ctrl.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-exited:
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("The controller exited with %v after SIGTERM, want 0", err)
+			}
 		case <-time.After(20 * time.Second):
 			_ = ctrl.Process.Kill()
-			<-exited
+			t.Errorf("The controller did not exit within 20s of SIGTERM: %v", <-exited)
 		}
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath)

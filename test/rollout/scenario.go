@@ -74,7 +74,8 @@ func Run(ctx context.Context, cs kubernetes.Interface, o Options) (*Result, erro
 		o.PhaseTimeout = 2 * time.Minute
 	}
 	r := &run{cs: cs, o: o, obs: newObserver()}
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.Namespace}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.Namespace}}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, fmt.Errorf("creating namespace %s: %w", o.Namespace, err)
 	}
 	stop := make(chan struct{})
@@ -368,7 +369,8 @@ func (r *run) settled(ctx context.Context) string {
 		s, n := d.Status, *d.Spec.Replicas
 		want += int(n)
 		if s.ObservedGeneration < d.Generation || s.UpdatedReplicas != n || s.AvailableReplicas != n || s.Replicas != n {
-			return fmt.Sprintf("Deployment %s: %d updated, %d available, %d in all of %d", d.Name, s.UpdatedReplicas, s.AvailableReplicas, s.Replicas, n)
+			return fmt.Sprintf("Deployment %s: %d updated, %d available, %d in all of %d",
+				d.Name, s.UpdatedReplicas, s.AvailableReplicas, s.Replicas, n)
 		}
 	}
 	pods, err := r.cs.CoreV1().Pods(r.o.Namespace).List(ctx, metav1.ListOptions{})
