@@ -3,9 +3,12 @@
 # Image for docker-build and deploy.
 IMG ?= endpoints-controller:latest
 
-# Kubernetes version of the control plane built for envtest and `make run`.
-# Keep in step with hack/envtest/go.mod.
-ENVTEST_K8S_VERSION ?= 1.37.2
+# gomodver prints the version of module $(2) that go.mod file $(1) requires.
+gomodver = $(shell awk '$$1 == "$(2)" && $$2 ~ /^v/ { print $$2; exit }' $(1))
+
+# Kubernetes version of the control plane built for envtest and `make run`: the
+# k8s.io/kubernetes that the tools module hack/envtest builds it from.
+ENVTEST_K8S_VERSION ?= $(patsubst v%,%,$(call gomodver,hack/envtest/go.mod,k8s.io/kubernetes))
 
 GOOS ?= $(shell go env GOOS)
 GOARCH ?= $(shell go env GOARCH)
@@ -50,7 +53,7 @@ FUZZTIME ?= 20s
 .PHONY: test
 test: vet envtest realcluster kustomize controller-gen ## Run unit, envtest and end-to-end tests (the rollout test in the realistic cluster too), and a short fuzz run.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -coverprofile cover.out
-	cd test/operator && KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1
+	cd test/operator && KUSTOMIZE="$(KUSTOMIZE)" KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -timeout 30m
 	go test ./internal/endpoints -run '^$$' -fuzz '^FuzzCompute$$' -fuzztime $(FUZZTIME)
 
 .PHONY: helm-lint
@@ -145,6 +148,29 @@ docker-push: ## Push the controller image.
 
 CONTAINER_TOOL ?= docker
 
+##@ Release
+
+# RELEASE_DIR receives the artifacts of `make release` (git-ignored; dist/chart
+# is the chart's source). The version is the VERSION file's.
+RELEASE_DIR ?= $(CURDIR)/dist/release
+RELEASE_PLATFORMS ?= linux/amd64,linux/arm64
+# IMAGE_REPOSITORY names the image in the OCI archive and install.yaml; the
+# tag is the version. Unqualified, it is found once loaded into a node's
+# container runtime (kind load image-archive, ctr import, docker load).
+IMAGE_REPOSITORY ?= endpoints-controller
+# The release tool lives in test/operator, beside the chart tests, so that Helm
+# and go-containerregistry stay out of the controller's go.mod.
+RELEASE_TOOL = cd test/operator && go run ./release --root ../.. --out "$(RELEASE_DIR)" \
+	--kustomize "$(KUSTOMIZE)" --platforms "$(RELEASE_PLATFORMS)" --image-repository "$(IMAGE_REPOSITORY)"
+
+.PHONY: release
+release: kustomize ## Build every artifact of VERSION into dist/release: binaries, SHA256SUMS, install.yaml, chart, OCI image, SBOM (clean tree only).
+	$(RELEASE_TOOL) --require-clean
+
+.PHONY: build-installer
+build-installer: kustomize ## Generate dist/release/install.yaml from config/default, with the image of VERSION.
+	$(RELEASE_TOOL) --only installer
+
 ##@ Deployment
 
 .PHONY: deploy
@@ -178,7 +204,10 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 # Either way it lands in bin/k8s/<version>-<os>-<arch>, KUBEBUILDER_ASSETS.
 # ENVTEST_NO_DOWNLOAD=true skips setup-envtest.
 ENVTEST_ASSETS ?= $(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION)-$(GOOS)-$(GOARCH)
-SETUP_ENVTEST_VERSION ?= v0.25.1
+# setup-envtest of controller-runtime's minor (v0.25.2 -> v0.25: the newest
+# v0.25.x), as kubebuilder derives it; its release branches are not served by
+# the module proxy, its tags are.
+SETUP_ENVTEST_VERSION ?= $(shell echo '$(call gomodver,go.mod,sigs.k8s.io/controller-runtime)' | sed -E 's/^(v[0-9]+\.[0-9]+)\..*/\1/')
 ENVTEST_BINARIES = ENVTEST_ASSETS="$(ENVTEST_ASSETS)" ENVTEST_K8S_VERSION="$(ENVTEST_K8S_VERSION)" \
 	LOCALBIN="$(LOCALBIN)" SETUP_ENVTEST_VERSION="$(SETUP_ENVTEST_VERSION)" hack/envtest-binaries.sh
 
