@@ -65,7 +65,7 @@ test-unit: ## Run the unit tests only (no control plane needed).
 	go test ./internal/...
 
 .PHONY: test-e2e
-test-e2e: envtest build ## Run the end-to-end tests of the built binary (leader election, failover).
+test-e2e: envtest kube-controller-manager build ## Run the end-to-end tests of the built binary (leader election, failover, hand-back to kube-controller-manager).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./test/e2e/... -count=1 -v
 
 # ROLLOUT_DEPLOYMENTS and ROLLOUT_REPLICAS size the rollout test (10 x 6 in make test).
@@ -220,7 +220,7 @@ kubectl: | $(LOCALBIN) ## Get kubectl beside the envtest binaries.
 	@$(ENVTEST_BINARIES) kubectl
 
 .PHONY: kube-controller-manager
-kube-controller-manager: $(ENVTEST_ASSETS)/kube-controller-manager ## Build kube-controller-manager, the baseline of bench-e2e.
+kube-controller-manager: $(ENVTEST_ASSETS)/kube-controller-manager ## Build kube-controller-manager: the baseline of bench-e2e, and the hand-back test of test-e2e.
 
 $(ENVTEST_ASSETS)/kube-controller-manager: | hack/envtest/go.mod
 	@echo "Building kube-controller-manager $(ENVTEST_K8S_VERSION) for bench-e2e (a cold build takes several minutes)"

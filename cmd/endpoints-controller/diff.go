@@ -20,6 +20,7 @@ import (
 
 	"github.com/kube-endpoints/endpoints-controller/internal/clusterdiff"
 	"github.com/kube-endpoints/endpoints-controller/internal/controller"
+	"github.com/kube-endpoints/endpoints-controller/internal/endpoints"
 )
 
 // Exit statuses of the diff subcommand, those of `kubectl diff`.
@@ -33,6 +34,7 @@ const (
 type diffFlags struct {
 	kubeconfig, context, namespaces, selector, method, output, colour string
 	pageSize                                                          int64
+	managedBy                                                         string
 	timeout                                                           time.Duration
 }
 
@@ -44,6 +46,8 @@ func (f *diffFlags) bind(fs *flag.FlagSet) {
 		"Compare only the Services whose labels match this selector, as the controller's flag; empty compares all.")
 	fs.StringVar(&f.method, "write-method", string(controller.WriteUpdate),
 		"The controller's --write-method: with apply, labels that other field managers own are no difference.")
+	fs.StringVar(&f.managedBy, "managed-by", endpoints.ControllerName,
+		"The controller's --managed-by: the managed-by label value it writes, its own or kube-controller-manager's.")
 	fs.StringVar(&f.output, "o", "text", "Output format: text (unified diffs and a summary line) or json.")
 	fs.StringVar(&f.colour, "color", "auto", "Colour the diff: auto (when stdout is a terminal and NO_COLOR is unset), always or never.")
 	fs.Int64Var(&f.pageSize, "page-size", clusterdiff.DefaultPageSize, "Objects per list request.")
@@ -52,8 +56,10 @@ func (f *diffFlags) bind(fs *flag.FlagSet) {
 
 // options checks the flags and returns the comparison's options.
 func (f *diffFlags) options() (clusterdiff.Options, error) {
-	opts := clusterdiff.Options{PageSize: f.pageSize, WriteMethod: controller.WriteMethod(f.method)}
+	opts := clusterdiff.Options{PageSize: f.pageSize, WriteMethod: controller.WriteMethod(f.method), ManagedBy: f.managedBy}
 	switch {
+	case !slices.Contains(endpoints.ManagedByValues, f.managedBy):
+		return opts, fmt.Errorf("--managed-by must be one of %q, not %q", endpoints.ManagedByValues, f.managedBy)
 	case f.output != "text" && f.output != "json":
 		return opts, fmt.Errorf("-o must be text or json, not %q", f.output)
 	case f.colour != "auto" && f.colour != "always" && f.colour != "never":

@@ -348,6 +348,7 @@ current-context: c
 		{name: "unknown output", args: []string{"-o", "yaml"}, stderr: []string{`-o must be text or json, not "yaml"`}},
 		{name: "bad selector", args: []string{"--service-label-selector", "a b"}, stderr: []string{"--service-label-selector: "}},
 		{name: "bad write method", args: []string{"--write-method", "put"}, stderr: []string{`--write-method must be one of [update patch apply], not "put"`}},
+		{name: "bad managed-by value", args: []string{"--managed-by", "kcm"}, stderr: []string{`--managed-by must be one of ["endpoints-controller.kube-endpoints.io" "endpoint-controller"], not "kcm"`}},
 		{name: "bad page size", args: []string{"--page-size", "0"}, stderr: []string{"--page-size must be at least 1, not 0"}},
 		{name: "stray argument", args: []string{"default"}, stderr: []string{`unexpected arguments ["default"]`}},
 		{name: "bad colour", args: []string{"--color", "sometimes"}, stderr: []string{"--color must be auto, always or never"}},

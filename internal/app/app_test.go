@@ -24,7 +24,7 @@ func TestFlagsSetOptions(t *testing.T) {
 		"--graceful-shutdown-timeout=5s", "--pod-burst-max-delay=300ms", "--kube-api-qps=50", "--kube-api-burst=80",
 		"--shadow-settle-period=3s",
 		"--enable-http2", "--metrics-cert-path=/certs", "--metrics-cert-name=c.pem", "--metrics-cert-key=k.pem",
-		"--pprof-bind-address=localhost:8082",
+		"--pprof-bind-address=localhost:8082", "--managed-by=endpoint-controller",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +36,7 @@ func TestFlagsSetOptions(t *testing.T) {
 		ServiceSelector: "endpoints=managed", Namespaces: "a,b", GracefulShutdownTimeout: 5 * time.Second,
 		BurstMaxDelay: 300 * time.Millisecond, KubeAPIQPS: 50, KubeAPIBurst: 80, ShadowSettle: 3 * time.Second,
 		EnableHTTP2: true, MetricsCertPath: "/certs", MetricsCertName: "c.pem", MetricsCertKey: "k.pem",
-		PprofAddr: "localhost:8082",
+		PprofAddr: "localhost:8082", ManagedBy: "endpoint-controller",
 	}
 	if opts != want {
 		t.Errorf("options = %+v\nwant %+v", opts, want)
@@ -71,6 +71,7 @@ func TestValidateRejects(t *testing.T) {
 		want   string
 	}{
 		{"unknown write method", func(o *Options) { o.WriteMethod = "replace" }, "--write-method must be one of"},
+		{"unknown managed-by value", func(o *Options) { o.ManagedBy = "kube-controller-manager" }, "--managed-by must be one of"},
 		{"no workers", func(o *Options) { o.ConcurrentSyncs = 0 }, "--concurrent-syncs must be at least 1"},
 		{"negative batch period", func(o *Options) { o.BatchPeriod = -time.Second }, "--endpoint-updates-batch-period must not be negative"},
 		{"negative graceful shutdown", func(o *Options) { o.GracefulShutdownTimeout = -time.Second }, "--graceful-shutdown-timeout must not be negative"},

@@ -122,6 +122,7 @@ func newManager(cfg *rest.Config, o Options, onLost func()) (ctrl.Manager, error
 		SkipNameValidation:      o.SkipNameValidation,
 		Index:                   index,
 		SweepManagedOnly:        o.SweepManagedOnly,
+		ManagedBy:               o.ManagedBy,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Endpoints controller: %w", err)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kube-endpoints/endpoints-controller/internal/controller"
+	"github.com/kube-endpoints/endpoints-controller/internal/endpoints"
 )
 
 // Options are the settings of the controller, one flag each.
@@ -48,6 +50,9 @@ type Options struct {
 	// SweepManagedOnly spares Endpoints without this controller's label in the
 	// start-up sweep (pkg/envtestendpoints); no flag.
 	SweepManagedOnly bool
+	// ManagedBy is the value of the managed-by label this controller writes
+	// (--managed-by): its own, or kube-controller-manager's.
+	ManagedBy string
 }
 
 // DefaultConcurrentSyncs is the default number of workers. Measured against
@@ -81,6 +86,7 @@ func DefaultOptions() Options {
 		MetricsCertName:         "tls.crt",
 		MetricsCertKey:          "tls.key",
 		PprofAddr:               "0",
+		ManagedBy:               endpoints.ControllerName,
 	}
 }
 
@@ -127,6 +133,10 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 			"0 sets no client-side limit and leaves it to the API server's priority and fairness.")
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst,
 		"Requests allowed above --kube-api-qps in a burst; 0 means twice --kube-api-qps. Only used with --kube-api-qps.")
+	fs.StringVar(&o.ManagedBy, "managed-by", o.ManagedBy,
+		"Value of the endpoints.kubernetes.io/managed-by label on the Endpoints this controller writes: its own ("+
+			endpoints.ControllerName+") or kube-controller-manager's ("+endpoints.ReferenceControllerName+
+			"), so that handing the Endpoints back to kube-controller-manager costs no write.")
 	o.bindMetricsTLSFlags(fs)
 	fs.StringVar(&o.PprofAddr, "pprof-bind-address", o.PprofAddr,
 		"Address of the Go profiler, /debug/pprof/ over plain HTTP without authentication, e.g. localhost:8082; 0 disables it.")
@@ -168,6 +178,7 @@ func (o *Options) Validate() error {
 			errs = append(errs, fmt.Errorf("%s must not be negative, not %s", d.flag, d.value))
 		}
 	}
+	errs = append(errs, o.validateManagedBy()...)
 	if _, err := labels.Parse(o.ServiceSelector); err != nil {
 		errs = append(errs, fmt.Errorf("--service-label-selector: %w", err))
 	}
@@ -201,4 +212,13 @@ func (o *Options) Validate() error {
 	}
 	errs = append(errs, o.validateMetricsTLS()...)
 	return errors.Join(errs...)
+}
+
+// validateManagedBy checks --managed-by: only the two values that the
+// deletion rules count as managed may be written.
+func (o *Options) validateManagedBy() []error {
+	if !slices.Contains(endpoints.ManagedByValues, o.ManagedBy) {
+		return []error{fmt.Errorf("--managed-by must be one of %q, not %q", endpoints.ManagedByValues, o.ManagedBy)}
+	}
+	return nil
 }

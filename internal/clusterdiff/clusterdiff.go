@@ -47,6 +47,9 @@ type Options struct {
 	// apply, labels that other field managers own need no write.
 	// endpoints.WriteUpdate when empty.
 	WriteMethod endpoints.WriteMethod
+	// ManagedBy is the controller's --managed-by: the value of the managed-by
+	// label it writes. endpoints.ControllerName when empty.
+	ManagedBy string
 }
 
 // Action is what the controller would do to one Endpoints object.
@@ -124,7 +127,7 @@ func Compare(ctx context.Context, cs kubernetes.Interface, opts Options) (*Repor
 			return nil, err
 		}
 	}
-	return w.compare(opts.ServiceSelector, opts.WriteMethod)
+	return w.compare(opts)
 }
 
 // world is what was read of the cluster.
@@ -206,7 +209,8 @@ func listPages(ctx context.Context, pageSize int64, list func(metav1.ListOptions
 }
 
 // compare applies the controller's rules to what was read.
-func (w *world) compare(selector labels.Selector, method endpoints.WriteMethod) (*Report, error) {
+func (w *world) compare(opts Options) (*Report, error) {
+	selector := opts.ServiceSelector
 	r := &Report{Differences: []Difference{}}
 	triggers := endpoints.NewTriggerTimeTracker()
 	for _, key := range sortedKeys(w.services) {
@@ -215,7 +219,7 @@ func (w *world) compare(selector labels.Selector, method endpoints.WriteMethod) 
 			continue
 		}
 		r.ServicesExamined++
-		if err := r.service(svc, w.endpoints[key], w.pods[svc.Namespace], triggers, method); err != nil {
+		if err := r.service(svc, w.endpoints[key], w.pods[svc.Namespace], triggers, opts); err != nil {
 			return nil, err
 		}
 	}
@@ -241,7 +245,7 @@ func (w *world) compare(selector labels.Selector, method endpoints.WriteMethod) 
 // service records what the controller would do for svc, whose Endpoints are
 // current (nil when missing), given the Pods of its namespace.
 func (r *Report) service(svc *corev1.Service, current *corev1.Endpoints, pods []*corev1.Pod,
-	triggers *endpoints.TriggerTimeTracker, method endpoints.WriteMethod) error {
+	triggers *endpoints.TriggerTimeTracker, opts Options) error {
 	switch endpoints.ActionFor(svc) {
 	case endpoints.ActionDelete:
 		// Spec 1.3: no Endpoints; managed ones are deleted.
@@ -258,12 +262,16 @@ func (r *Report) service(svc *corev1.Service, current *corev1.Endpoints, pods []
 	selected := selectPods(pods, svc.Spec.Selector)
 	// The first sync of a Service takes its creation time (spec 7.3).
 	trigger, _ := triggers.Observe(svc, selected) // one look per Service: nothing to commit
-	desired := endpoints.Desired(svc, current, endpoints.Compute(svc, selected), trigger)
-	if current == nil || !endpoints.UpToDate(current, desired, endpoints.ForeignLabels(method, current)) {
+	managedBy := opts.ManagedBy
+	if managedBy == "" {
+		managedBy = endpoints.ControllerName
+	}
+	desired := endpoints.DesiredManagedBy(svc, current, endpoints.Compute(svc, selected), trigger, managedBy)
+	if current == nil || !endpoints.UpToDate(current, desired, endpoints.ForeignLabels(opts.WriteMethod, current)) {
 		return r.add(current, desired)
 	}
 	r.UpToDate++
-	if endpoints.TakenOver(current) {
+	if endpoints.TakenOver(current) && managedBy == endpoints.ControllerName {
 		r.LabelOnly++
 	}
 	return nil

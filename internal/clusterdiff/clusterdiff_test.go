@@ -262,3 +262,36 @@ func TestCompareWriteMethod(t *testing.T) {
 		}
 	}
 }
+
+// TestCompareManagedBy: with the controller's --managed-by=endpoint-controller,
+// Endpoints carrying kube-controller-manager's value are up to date (not a
+// label-only difference), and those carrying this controller's own value
+// would be rewritten once (spec 7.1).
+func TestCompareManagedBy(t *testing.T) {
+	objects := func() []runtime.Object {
+		return []runtime.Object{
+			svc("ours", map[string]string{"app": "none"}), eps("ours", endpoints.ControllerName),
+			svc("kcm", map[string]string{"app": "none"}), eps("kcm", endpoints.ReferenceControllerName),
+		}
+	}
+	for _, tc := range []struct {
+		managedBy string
+		want      Report
+	}{
+		{"", Report{ServicesExamined: 2, UpToDate: 2, LabelOnly: 1}},
+		{endpoints.ControllerName, Report{ServicesExamined: 2, UpToDate: 2, LabelOnly: 1}},
+		{endpoints.ReferenceControllerName, Report{ServicesExamined: 2, UpToDate: 1, Update: 1}},
+	} {
+		r, err := Compare(context.Background(), fake.NewClientset(objects()...), Options{ManagedBy: tc.managedBy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := Report{ServicesExamined: r.ServicesExamined, UpToDate: r.UpToDate, LabelOnly: r.LabelOnly, Update: r.Update}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("--managed-by=%q: %+v, want %+v", tc.managedBy, got, tc.want)
+		}
+		if tc.managedBy == endpoints.ReferenceControllerName && (len(r.Differences) != 1 || r.Differences[0].Name != "ours") {
+			t.Errorf("--managed-by=%q: differences %+v, want the update of ours", tc.managedBy, r.Differences)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -108,6 +109,11 @@ type EndpointsReconciler struct {
 	// Endpoints alone, as ServiceSelector does (an embedding test suite's own
 	// fixtures, for one).
 	SweepManagedOnly bool
+	// ManagedBy is the value written into the managed-by label, one of
+	// endpoints.ManagedByValues; this controller's own when empty. With
+	// kube-controller-manager's value, handing the Endpoints back to it costs
+	// no write (spec 7.1).
+	ManagedBy string
 
 	reader    cacheReader
 	bursts    *burstBatcher
@@ -315,7 +321,7 @@ func (r *EndpointsReconciler) writeFromLive(ctx context.Context, svc *corev1.Ser
 
 // upToDate reports whether current already publishes res.
 func (r *EndpointsReconciler) upToDate(svc *corev1.Service, current *corev1.Endpoints, res endpoints.Result, triggerTime time.Time) bool {
-	return endpoints.UpToDate(current, endpoints.Desired(svc, current, res, triggerTime), r.foreignLabels(current))
+	return endpoints.UpToDate(current, endpoints.DesiredManagedBy(svc, current, res, triggerTime, r.ManagedBy), r.foreignLabels(current))
 }
 
 // writeIfNeeded writes the Endpoints that res publishes unless current
@@ -323,7 +329,7 @@ func (r *EndpointsReconciler) upToDate(svc *corev1.Service, current *corev1.Endp
 func (r *EndpointsReconciler) writeIfNeeded(ctx context.Context, svc *corev1.Service, current *corev1.Endpoints,
 	res endpoints.Result, triggerTime time.Time) (string, error) {
 	key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
-	desired := endpoints.Desired(svc, current, res, triggerTime)
+	desired := endpoints.DesiredManagedBy(svc, current, res, triggerTime, r.ManagedBy)
 	if current != nil && endpoints.UpToDate(current, desired, r.foreignLabels(current)) {
 		log.FromContext(ctx).V(5).Info("Endpoints are up to date", "ready", res.Ready, "notReady", res.NotReady)
 		r.published.set(key, res)
@@ -417,6 +423,11 @@ func (r *EndpointsReconciler) init() error {
 	case WriteUpdate, WritePatch, WriteApply:
 	default:
 		errs = append(errs, fmt.Errorf("unknown write method %q", r.WriteMethod))
+	}
+	if r.ManagedBy == "" {
+		r.ManagedBy = endpoints.ControllerName
+	} else if !slices.Contains(endpoints.ManagedByValues, r.ManagedBy) {
+		errs = append(errs, fmt.Errorf("EndpointsReconciler.ManagedBy must be one of %q, not %q", endpoints.ManagedByValues, r.ManagedBy))
 	}
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}

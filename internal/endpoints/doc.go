@@ -58,3 +58,15 @@ const (
 	// every watcher of Endpoints (KEP-1152).
 	MaxCapacity = 1000
 )
+
+// ManagedByValues are the values this controller may write into
+// ManagedByLabel, its own by default. Both count as managed for the deletion
+// rules (spec 1.2, 8.6). Writing ReferenceControllerName instead (the binary's
+// --managed-by=endpoint-controller) makes handing the Endpoints back to
+// kube-controller-manager free: its endpoints controller finds its own value
+// and has nothing to rewrite, where it would otherwise rewrite every
+// Endpoints once to put that value back. The no-write check (spec 8.1)
+// accepts ReferenceControllerName when this controller's value is wanted, not
+// the other way round: in that mode Endpoints carrying ControllerName are
+// rewritten once, so that a later rollback finds none.
+var ManagedByValues = []string{ControllerName, ReferenceControllerName}

@@ -14,8 +14,16 @@ func HasClusterIP(svc *corev1.Service) bool {
 }
 
 // Labels returns the labels of svc's Endpoints (spec 7.1): the Service's own,
-// the headless marker when it has no cluster IP, and ManagedByLabel.
+// the headless marker when it has no cluster IP, and ManagedByLabel with this
+// controller's value.
 func Labels(svc *corev1.Service) map[string]string {
+	return LabelsManagedBy(svc, ControllerName)
+}
+
+// LabelsManagedBy is Labels with managedBy as the value of ManagedByLabel:
+// ControllerName, or ReferenceControllerName in the mode that keeps
+// kube-controller-manager's value (see ManagedByValues).
+func LabelsManagedBy(svc *corev1.Service, managedBy string) map[string]string {
 	labels := make(map[string]string, len(svc.Labels)+2)
 	for k, v := range svc.Labels {
 		labels[k] = v
@@ -25,7 +33,7 @@ func Labels(svc *corev1.Service) map[string]string {
 	} else {
 		labels[HeadlessLabel] = ""
 	}
-	labels[ManagedByLabel] = ControllerName
+	labels[ManagedByLabel] = managedBy
 	return labels
 }
 
@@ -48,6 +56,13 @@ func TakenOver(ep *corev1.Endpoints) bool {
 // of spec 6.1 and 7.2-7.3 in place. triggerTime is zero when no trigger is
 // known. current is not modified.
 func Desired(svc *corev1.Service, current *corev1.Endpoints, res Result, triggerTime time.Time) *corev1.Endpoints {
+	return DesiredManagedBy(svc, current, res, triggerTime, ControllerName)
+}
+
+// DesiredManagedBy is Desired with managedBy, one of ManagedByValues, as the
+// value of ManagedByLabel.
+func DesiredManagedBy(svc *corev1.Service, current *corev1.Endpoints, res Result, triggerTime time.Time,
+	managedBy string) *corev1.Endpoints {
 	var ep *corev1.Endpoints
 	if current != nil {
 		// Only the metadata is kept: the subsets are replaced, and copying
@@ -58,7 +73,7 @@ func Desired(svc *corev1.Service, current *corev1.Endpoints, res Result, trigger
 		ep = &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: svc.Name, Namespace: svc.Namespace}}
 	}
 	ep.Subsets = res.Subsets
-	ep.Labels = Labels(svc)
+	ep.Labels = LabelsManagedBy(svc, managedBy)
 
 	annotations := make(map[string]string, len(ep.Annotations)+2)
 	for k, v := range ep.Annotations {

@@ -1,10 +1,12 @@
 package endpoints
 
 import (
+	"maps"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -489,5 +491,52 @@ func TestSubsetsEqual(t *testing.T) {
 				t.Errorf("SubsetsEqual (swapped) = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// Spec 7.1, the mode that writes kube-controller-manager's managed-by value:
+// the desired labels carry the chosen value, Desired is that mode's default,
+// and the no-write check then accepts kube-controller-manager's value only,
+// so that Endpoints carrying this controller's value are rewritten once and
+// a later hand-back finds nothing to rewrite.
+func TestDesiredManagedBy(t *testing.T) {
+	svc := service(httpPort, svcLabels(map[string]string{"app": "web"}))
+	res := Result{Subsets: []corev1.EndpointSubset{{Addresses: addrs(addr("10.0.0.1", "a")), Ports: eports(eport("http", 8080, tcp))}}}
+	withValue := func(v string) *corev1.Endpoints {
+		ep := DesiredManagedBy(svc, nil, res, time.Time{}, ControllerName)
+		ep.Labels[ManagedByLabel] = v
+		return ep
+	}
+	tests := []struct {
+		name      string
+		managedBy string
+		current   *corev1.Endpoints
+		upToDate  bool
+	}{
+		{"own value, current own value: no write", ControllerName, withValue(ControllerName), true},
+		{"own value, current reference value (take-over): no write", ControllerName, withValue(ReferenceControllerName), true},
+		{"reference value, current reference value: no write", ReferenceControllerName, withValue(ReferenceControllerName), true},
+		{"reference value, current own value: one write to hand back for free later", ReferenceControllerName, withValue(ControllerName), false},
+		{"reference value, current another value: write", ReferenceControllerName, withValue("someone-else"), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			desired := DesiredManagedBy(svc, tc.current, res, time.Time{}, tc.managedBy)
+			want := map[string]string{"app": "web", ManagedByLabel: tc.managedBy}
+			if !maps.Equal(desired.Labels, want) {
+				t.Errorf("labels %v, want %v", desired.Labels, want)
+			}
+			if got := UpToDate(tc.current, desired, nil); got != tc.upToDate {
+				t.Errorf("UpToDate = %v, want %v", got, tc.upToDate)
+			}
+		})
+	}
+	if got, want := Desired(svc, nil, res, time.Time{}), DesiredManagedBy(svc, nil, res, time.Time{}, ControllerName); !equality.Semantic.DeepEqual(got, want) {
+		t.Errorf("Desired = %v, want the own value's %v", got, want)
+	}
+	for _, v := range ManagedByValues {
+		if !IsManaged(withValue(v)) {
+			t.Errorf("Endpoints labelled %q do not count as managed (spec 1.2)", v)
+		}
 	}
 }
