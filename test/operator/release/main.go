@@ -49,6 +49,11 @@ func run() error {
 		return fmt.Errorf("unexpected arguments %q", flag.Args())
 	}
 	opts.Platforms = strings.Split(platforms, ",")
+	root, err := filepath.Abs(opts.Root)
+	if err != nil {
+		return err
+	}
+	opts.Root = root
 	if !filepath.IsAbs(opts.Out) {
 		opts.Out = filepath.Join(opts.Root, opts.Out)
 	}
