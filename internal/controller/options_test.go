@@ -2,12 +2,15 @@ package controller_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/events"
 
 	"github.com/kube-endpoints/endpoints-controller/internal/app"
+	"github.com/kube-endpoints/endpoints-controller/internal/controller"
 )
 
 // --service-label-selector: only the selected Services get Endpoints; the
@@ -76,5 +79,16 @@ func TestBatchPeriodMergesPodBursts(t *testing.T) {
 	})
 	if got := writes(t, "update", false) - updated; got != 1 {
 		t.Errorf("Updates for a burst of 5 Pods within the batch period: %v, want 1", got)
+	}
+}
+
+// A reconciler without the cache plumbing refuses to be set up, naming what
+// is missing, instead of running and publishing Endpoints without addresses.
+func TestSetupRefusesAReconcilerWithoutTheIndex(t *testing.T) {
+	mgr, _ := newBareManager(t, controller.WriteUpdate)
+	r := &controller.EndpointsReconciler{Client: mgr.GetClient(), Recorder: events.NewFakeRecorder(1), SkipNameValidation: true}
+	err := r.SetupWithManager(mgr)
+	if err == nil || !strings.Contains(err.Error(), "Index is required") || !strings.Contains(err.Error(), "podcache.Install") {
+		t.Fatalf("SetupWithManager without an Index: %v, want an error naming the Index and podcache.Install", err)
 	}
 }

@@ -100,9 +100,10 @@ type EndpointsReconciler struct {
 	// process, which only tests do.
 	SkipNameValidation bool
 	// Index reads Services, Endpoints and Pods from the manager's cache by
-	// pointer and through label indexes; the manager's cache must have been
-	// built with Index.NewInformer. When nil, reads go through Client: deep
-	// copies and namespace scans, fine for small tests only.
+	// pointer and through label indexes; the manager's options must have
+	// been built with podcache.Install, which returns it. Required by
+	// SetupWithManager, which checks the cache's wiring; a reconciler used
+	// without it (unit tests with a fake client) reads through Client.
 	Index *podcache.Index
 	// SweepManagedOnly limits the start-up sweep (spec 8.6) to Endpoints that
 	// carry this controller's managed-by label, leaving every other writer's

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -46,10 +47,11 @@ func (r *EndpointsReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return fmt.Errorf("registering informer for %T: %w", obj, err)
 		}
 	}
-	if r.Index != nil {
-		if err := r.Index.Complete(); err != nil {
-			return err
-		}
+	if r.Index == nil {
+		return errors.New("EndpointsReconciler.Index is required: build the manager's options with podcache.Install and set the Index it returns")
+	}
+	if err := r.Index.Complete(); err != nil {
+		return err
 	}
 
 	sweep := make(chan event.GenericEvent)

@@ -1,6 +1,7 @@
 package podcache
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -39,11 +40,12 @@ const (
 // cost what the result costs, not what the namespace holds, and allocate only
 // the slice they return.
 type Index struct {
-	mu        sync.RWMutex
-	informers []toolscache.SharedIndexInformer
-	pods      []toolscache.Indexer
-	services  []toolscache.Indexer
-	endpoints []toolscache.Indexer
+	mu           sync.RWMutex
+	informers    []toolscache.SharedIndexInformer
+	podInformers []*transformingInformer
+	pods         []toolscache.Indexer
+	services     []toolscache.Indexer
+	endpoints    []toolscache.Indexer
 }
 
 // NewIndex returns an empty Index; pass its NewInformer method to
@@ -58,12 +60,48 @@ func NewIndex() *Index {
 // cache.Options.NewInformer.
 func (x *Index) NewInformer(lw toolscache.ListerWatcher, obj runtime.Object, resync time.Duration,
 	indexers toolscache.Indexers) toolscache.SharedIndexInformer {
-	informer := toolscache.NewSharedIndexInformer(lw, obj, resync, withIndexes(obj, indexers))
+	informer := &transformingInformer{SharedIndexInformer: toolscache.NewSharedIndexInformer(lw, obj, resync, withIndexes(obj, indexers))}
 	x.track(obj, informer.GetIndexer())
 	x.mu.Lock()
 	x.informers = append(x.informers, informer)
+	if _, ok := obj.(*corev1.Pod); ok {
+		x.podInformers = append(x.podInformers, informer)
+	}
 	x.mu.Unlock()
 	return informer
+}
+
+// transformingInformer is a shared informer that remembers the transform the
+// cache gives it, so that Complete can check that Pods are compacted.
+type transformingInformer struct {
+	toolscache.SharedIndexInformer
+	mu        sync.Mutex
+	transform toolscache.TransformFunc
+}
+
+// SetTransform sets the informer's transform and remembers it.
+func (i *transformingInformer) SetTransform(f toolscache.TransformFunc) error {
+	if err := i.SharedIndexInformer.SetTransform(f); err != nil {
+		return err
+	}
+	i.mu.Lock()
+	i.transform = f
+	i.mu.Unlock()
+	return nil
+}
+
+// compacts reports whether the informer's transform turns a Pod into a
+// compact Pod.
+func (i *transformingInformer) compacts() bool {
+	i.mu.Lock()
+	f := i.transform
+	i.mu.Unlock()
+	if f == nil {
+		return false
+	}
+	out, err := f(&corev1.Pod{})
+	_, ok := out.(*Pod)
+	return err == nil && ok
 }
 
 // NewStores returns an Index over in-memory stores of Pods, Services and
@@ -141,14 +179,25 @@ func (x *Index) track(obj runtime.Object, store toolscache.Indexer) {
 	}
 }
 
-// Complete reports which of the three stores the cache has not built through
-// NewInformer, if any.
+// Complete reports what the manager's cache lacks of the plumbing, if
+// anything: informers of Pods, Services and Endpoints built through
+// NewInformer (with the indexes), and Pods compacted by CompactPod. Without
+// the indexes nothing can be found; without the compaction the indexes would
+// find no Pod, and every Service would be published with no addresses. Call
+// it once the informers are registered (GetInformer); Install wires all of
+// it.
 func (x *Index) Complete() error {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	if len(x.pods) == 0 || len(x.services) == 0 || len(x.endpoints) == 0 {
-		return fmt.Errorf("the cache has no informers built by Index.NewInformer (Pods %d, Services %d, Endpoints %d): "+
-			"set cache.Options.NewInformer", len(x.pods), len(x.services), len(x.endpoints))
+		return fmt.Errorf("the cache has no informers built by podcache.Index.NewInformer (Pods %d, Services %d, Endpoints %d): "+
+			"build the manager's options with podcache.Install", len(x.pods), len(x.services), len(x.endpoints))
+	}
+	for _, informer := range x.podInformers {
+		if !informer.compacts() {
+			return errors.New("the cache's Pod informer does not compact Pods (its transform is not podcache.CompactPod), " +
+				"so no Pod would be found and every Service published with no addresses: build the manager's options with podcache.Install")
+		}
 	}
 	return nil
 }
