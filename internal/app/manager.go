@@ -25,6 +25,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/kube-endpoints/endpoints-controller/internal/controller"
+	"github.com/kube-endpoints/endpoints-controller/internal/metricsauth"
 	"github.com/kube-endpoints/endpoints-controller/internal/podcache"
 	"github.com/kube-endpoints/endpoints-controller/internal/version"
 )
@@ -52,7 +53,10 @@ func newManager(cfg *rest.Config, o Options, onLost func()) (ctrl.Manager, error
 	}
 	metricsOpts := metricsserver.Options{BindAddress: o.MetricsAddr, SecureServing: o.MetricsSecure}
 	if o.MetricsSecure {
-		metricsOpts.FilterProvider = metricsAuthFilter
+		metricsOpts.FilterProvider = metricsauth.FilterProvider(metricsauth.Config{
+			AuthenticationKubeconfig: o.AuthenticationKubeconfig,
+			AuthorizationKubeconfig:  o.AuthorizationKubeconfig,
+		})
 	}
 	certWatcher, err := o.metricsTLS(&metricsOpts)
 	if err != nil {

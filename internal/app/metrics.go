@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
@@ -23,14 +24,33 @@ func (o *Options) bindMetricsTLSFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.MetricsCertName, "metrics-cert-name", o.MetricsCertName,
 		"File name of the metrics server's certificate in --metrics-cert-path.")
 	fs.StringVar(&o.MetricsCertKey, "metrics-cert-key", o.MetricsCertKey, "File name of the metrics server's key in --metrics-cert-path.")
+	fs.StringVar(&o.AuthenticationKubeconfig, "authentication-kubeconfig", o.AuthenticationKubeconfig,
+		"Kubeconfig of the API server that reviews the bearer tokens of metrics requests (TokenReview), when it is not the "+
+			"managed cluster's, e.g. a hosted control plane whose scrapers live in another cluster; empty uses the managed cluster.")
+	fs.StringVar(&o.AuthorizationKubeconfig, "authorization-kubeconfig", o.AuthorizationKubeconfig,
+		"Kubeconfig of the API server that authorizes metrics requests (SubjectAccessReview); empty uses the managed cluster.")
 }
 
-// validateMetricsTLS checks the metrics TLS flags.
+// validateMetricsTLS checks the metrics TLS and authentication flags.
 func (o *Options) validateMetricsTLS() []error {
-	if o.MetricsCertPath == "" {
-		return nil
-	}
 	var errs []error
+	for _, kc := range []struct{ flag, path string }{
+		{"--authentication-kubeconfig", o.AuthenticationKubeconfig},
+		{"--authorization-kubeconfig", o.AuthorizationKubeconfig},
+	} {
+		if kc.path == "" {
+			continue
+		}
+		if !o.MetricsSecure {
+			errs = append(errs, fmt.Errorf("%s needs --metrics-secure: plain HTTP metrics are not authenticated", kc.flag))
+		}
+		if _, err := os.Stat(kc.path); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", kc.flag, err))
+		}
+	}
+	if o.MetricsCertPath == "" {
+		return errs
+	}
 	if !o.MetricsSecure {
 		errs = append(errs, errors.New("--metrics-cert-path needs --metrics-secure: plain HTTP has no certificate"))
 	}

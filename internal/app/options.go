@@ -47,6 +47,11 @@ type Options struct {
 	MetricsCertPath    string
 	MetricsCertName    string
 	MetricsCertKey     string
+	// AuthenticationKubeconfig and AuthorizationKubeconfig send the metrics
+	// endpoint's TokenReviews and SubjectAccessReviews to another cluster's
+	// API server (internal/metricsauth).
+	AuthenticationKubeconfig string
+	AuthorizationKubeconfig  string
 	// SweepManagedOnly spares Endpoints without this controller's label in the
 	// start-up sweep (pkg/envtestendpoints); no flag.
 	SweepManagedOnly bool

@@ -58,6 +58,13 @@ type replica struct {
 // a log file under dir, and makes sure it is killed when the test ends.
 func startReplica(t *testing.T, bin, kubeconfig, name, dir string, metricsPort, probePort int) *replica {
 	t.Helper()
+	return startReplicaArgs(t, bin, kubeconfig, name, dir, metricsPort, probePort)
+}
+
+// startReplicaArgs is startReplica with extra arguments after the usual ones
+// (a flag given twice takes the last value).
+func startReplicaArgs(t *testing.T, bin, kubeconfig, name, dir string, metricsPort, probePort int, extra ...string) *replica {
+	t.Helper()
 	r := &replica{
 		name:        name,
 		logPath:     filepath.Join(dir, name+".log"),
@@ -84,6 +91,7 @@ func startReplica(t *testing.T, bin, kubeconfig, name, dir string, metricsPort, 
 		"--health-probe-bind-address="+r.probeAddr,
 		"--zap-log-level=info",
 	)
+	r.cmd.Args = append(r.cmd.Args, extra...)
 	r.cmd.Stdout, r.cmd.Stderr = logFile, logFile
 	if err := r.cmd.Start(); err != nil {
 		_ = logFile.Close()
