@@ -122,7 +122,7 @@ ARGS ?=
 # fetched or built. A broken or unreachable cluster fails here, naming its
 # kubeconfig.
 .PHONY: run
-run: | $(LOCALBIN) ## Run the controller: against the configured cluster, else against a local control plane with a live demo.
+run: | $(LOCALBIN) ## Run the controller: against the configured cluster in shadow mode (ARGS=--dry-run=false writes), else a local demo.
 	@go build -o "$(LOCALBIN)/devrun" ./cmd/devrun
 	@cluster="$$("$(LOCALBIN)/devrun" --check-cluster $(ARGS))"; \
 	if [ "$$cluster" = none ]; then $(MAKE) --no-print-directory envtest kubectl; fi; \
@@ -137,6 +137,14 @@ RUN_CLUSTER_ARGS ?=
 .PHONY: run-cluster
 run-cluster: realcluster build ## Run the controller in a realistic local cluster (scheduler, KCM, kwok Nodes) with a rolling demo Deployment.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./cmd/realcluster --controller "$(LOCALBIN)/endpoints-controller" $(RUN_CLUSTER_ARGS)
+
+# `make demo` always starts the local control plane and the demo, even when a
+# cluster is configured.
+.PHONY: demo
+demo: | $(LOCALBIN) ## Run the controller against a local control plane with a live demo, whatever cluster is configured.
+	@go build -o "$(LOCALBIN)/devrun" ./cmd/devrun
+	@$(MAKE) --no-print-directory envtest kubectl
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" exec "$(LOCALBIN)/devrun" --local $(ARGS)
 
 .PHONY: docker-build
 docker-build: ## Build the controller image.

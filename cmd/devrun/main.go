@@ -2,7 +2,11 @@
 // in --kubeconfig, KUBECONFIG, the in-cluster config or ~/.kube/config (the
 // order the binary resolves them in) when one is configured, else against a
 // local control plane that it starts, seeds with a live demo and stops on
-// Ctrl-C.
+// Ctrl-C. Against a configured cluster it runs in shadow mode (--dry-run)
+// unless --dry-run=false is given: a developer's `make run` must not become a
+// second writer beside the controller really in charge. `make demo`
+// (--local) always starts the local control plane. Metrics and probes listen
+// on localhost only.
 package main
 
 import (
@@ -49,9 +53,11 @@ func main() {
 
 func run() error {
 	opts := app.DefaultOptions()
-	// Locally, metrics are plain HTTP on :8080 unless the flags say otherwise.
-	opts.MetricsAddr, opts.MetricsSecure = ":8080", false
+	// Locally, metrics are plain HTTP, so on localhost only, unless the flags
+	// say otherwise; the probes too.
+	opts.MetricsAddr, opts.MetricsSecure, opts.ProbeAddr = "localhost:8080", false, "localhost:8081"
 	opts.BindFlags(flag.CommandLine)
+	local := flag.Bool("local", false, "Always start a local control plane with the demo, even when a cluster is configured (make demo).")
 	demo := flag.String("demo", demoLive, "With a local control plane: "+demoLive+
 		" (a demo Service whose Pods change every few seconds), "+demoStatic+" (the same, unchanging) or "+demoOff+".")
 	stateDir := flag.String("local-dir", ".local", "With a local control plane: where its kubeconfig is written.")
@@ -61,6 +67,9 @@ func run() error {
 	zapOpts := zap.Options{Development: true}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if flag.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", flag.Args())
+	}
 	mode, err := demoMode(*demo)
 	if err != nil {
 		return err
@@ -69,10 +78,15 @@ func run() error {
 		return err
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	dryRunSet := false
+	flag.Visit(func(f *flag.Flag) { dryRunSet = dryRunSet || f.Name == "dry-run" })
 
-	cfg, source, err := configuredCluster()
-	if err != nil {
-		return err
+	var cfg *rest.Config
+	var source string
+	if !*local {
+		if cfg, source, err = configuredCluster(); err != nil {
+			return err
+		}
 	}
 	if *checkCluster {
 		if cfg == nil {
@@ -84,7 +98,16 @@ func run() error {
 	}
 	ctx := ctrl.SetupSignalHandler()
 	if cfg != nil {
-		fmt.Fprintf(os.Stderr, "Running against the cluster %s of %s\n", cfg.Host, source)
+		fmt.Fprintf(os.Stderr, "Running against %s, API server %s, of %s\n", describeContext(), cfg.Host, source)
+		if !dryRunSet {
+			opts.DryRun = true
+		}
+		if opts.DryRun {
+			fmt.Fprintln(os.Stderr, "Shadow mode (--dry-run): nothing is written, differences are logged. "+
+				"To write, make run ARGS=--dry-run=false; for the local demo instead, make demo.")
+		} else {
+			fmt.Fprintln(os.Stderr, "WRITING Endpoints (--dry-run=false): switch off any other endpoints controller of this cluster first.")
+		}
 		return app.Run(ctx, cfg, opts)
 	}
 	return runLocal(ctx, opts, mode, *stateDir)
@@ -149,10 +172,28 @@ func kubeconfigSource() string {
 	return ""
 }
 
+// describeContext names the kubeconfig context and cluster in use, as
+// `kubectl config current-context` would: context "x" (cluster "y").
+func describeContext() string {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if f := flag.Lookup("kubeconfig"); f != nil && f.Value.String() != "" {
+		rules.ExplicitPath = f.Value.String()
+	}
+	raw, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).RawConfig()
+	if err != nil || raw.CurrentContext == "" {
+		return "the in-cluster config"
+	}
+	cluster := ""
+	if c := raw.Contexts[raw.CurrentContext]; c != nil {
+		cluster = c.Cluster
+	}
+	return fmt.Sprintf("context %q (cluster %q)", raw.CurrentContext, cluster)
+}
+
 // runLocal starts a local control plane, seeds the demo and runs the
 // controller against it until ctx ends.
 func runLocal(ctx context.Context, opts app.Options, mode, stateDir string) error {
-	fmt.Fprintln(os.Stderr, "No cluster configured: starting a local control plane (etcd + kube-apiserver)")
+	fmt.Fprintln(os.Stderr, "Starting a local control plane (etcd + kube-apiserver)")
 	dir, err := filepath.Abs(stateDir)
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/term"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -76,8 +77,22 @@ func (f *diffFlags) options() (clusterdiff.Options, error) {
 		}
 		opts.ServiceSelector = sel
 	}
-	for _, ns := range strings.Split(f.namespaces, ",") {
-		if ns = strings.TrimSpace(ns); ns != "" {
+	if f.timeout <= 0 {
+		// A zero timeout would mean none: a hung API server would hang diff.
+		return opts, fmt.Errorf("--request-timeout must be positive, not %s", f.timeout)
+	}
+	if f.namespaces != "" {
+		// As the controller's flag: an empty entry (a stray comma) would
+		// mean all namespaces, and compare what the controller does not
+		// manage.
+		for i, ns := range strings.Split(f.namespaces, ",") {
+			ns = strings.TrimSpace(ns)
+			if ns == "" {
+				return opts, fmt.Errorf("--namespaces: entry %d is empty (a stray comma?)", i+1)
+			}
+			if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+				return opts, fmt.Errorf("--namespaces: %q is not a valid namespace name: %s", ns, strings.Join(msgs, "; "))
+			}
 			opts.Namespaces = append(opts.Namespaces, ns)
 		}
 	}

@@ -354,6 +354,13 @@ current-context: c
 		{name: "bad colour", args: []string{"--color", "sometimes"}, stderr: []string{"--color must be auto, always or never"}},
 		{name: "missing kubeconfig", args: []string{"--kubeconfig", "/nonexistent"}, stderr: []string{"loading kubeconfig: "}},
 		{name: "unknown flag", args: []string{"--dry-run"}, stderr: []string{"flag provided but not defined: -dry-run"}},
+		// Issue 16: as the controller, a stray comma is not "all namespaces".
+		{name: "only a comma", args: []string{"--namespaces=,"}, stderr: []string{"--namespaces: entry 1 is empty"}},
+		{name: "trailing comma", args: []string{"--namespaces=a,"}, stderr: []string{"--namespaces: entry 2 is empty"}},
+		{name: "bad namespace", args: []string{"--namespaces=Shop"}, stderr: []string{`--namespaces: "Shop" is not a valid namespace name`}},
+		// Issue 16: a timeout of 0 would mean none.
+		{name: "zero timeout", args: []string{"--request-timeout=0"}, stderr: []string{"--request-timeout must be positive, not 0s"}},
+		{name: "negative timeout", args: []string{"--request-timeout=-1s"}, stderr: []string{"--request-timeout must be positive, not -1s"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := runDiffCmd(t, tc.args...)

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"flag"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +25,7 @@ func TestFlagsSetOptions(t *testing.T) {
 		"--graceful-shutdown-timeout=5s", "--pod-burst-max-delay=300ms", "--kube-api-qps=50", "--kube-api-burst=80",
 		"--shadow-settle-period=3s",
 		"--enable-http2", "--metrics-cert-path=/certs", "--metrics-cert-name=c.pem", "--metrics-cert-key=k.pem",
-		"--pprof-bind-address=localhost:8082", "--managed-by=endpoint-controller",
+		"--pprof-bind-address=localhost:8082", "--managed-by=endpoint-controller", "--leader-elect-resource-name=ec-lease",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +37,7 @@ func TestFlagsSetOptions(t *testing.T) {
 		ServiceSelector: "endpoints=managed", Namespaces: "a,b", GracefulShutdownTimeout: 5 * time.Second,
 		BurstMaxDelay: 300 * time.Millisecond, KubeAPIQPS: 50, KubeAPIBurst: 80, ShadowSettle: 3 * time.Second,
 		EnableHTTP2: true, MetricsCertPath: "/certs", MetricsCertName: "c.pem", MetricsCertKey: "k.pem",
-		PprofAddr: "localhost:8082", ManagedBy: "endpoint-controller",
+		PprofAddr: "localhost:8082", ManagedBy: "endpoint-controller", LeaderElectionName: "ec-lease",
 	}
 	if opts != want {
 		t.Errorf("options = %+v\nwant %+v", opts, want)
@@ -97,7 +98,31 @@ func TestValidateRejects(t *testing.T) {
 		}, "--leader-elect-lease-duration (10s) must be greater than --leader-elect-renew-deadline (10s)"},
 		{"retry period not below renew deadline", func(o *Options) {
 			o.LeaderElect, o.RetryPeriod = true, o.RenewDeadline
-		}, "--leader-elect-renew-deadline (10s) must be greater than --leader-elect-retry-period (10s)"},
+		}, "--leader-elect-renew-deadline (10s) must be greater than 1.2 times --leader-elect-retry-period (10s), 12s"},
+		// Issue 16: client-go's elector wants the renew deadline above the
+		// retry period with its jitter; 10s and 9s passed a weaker check and
+		// failed only after connecting.
+		{"retry period with its jitter not below renew deadline", func(o *Options) {
+			o.LeaderElect, o.RetryPeriod = true, 9*time.Second
+		}, "--leader-elect-renew-deadline (10s) must be greater than 1.2 times --leader-elect-retry-period (9s), 10.8s"},
+		{"zero lease duration", func(o *Options) {
+			o.LeaderElect, o.LeaseDuration, o.RenewDeadline, o.RetryPeriod = true, 0, 0, 0
+		}, "--leader-elect-lease-duration must be positive, not 0s"},
+		{"zero renew deadline", func(o *Options) {
+			o.LeaderElect, o.RenewDeadline = true, 0
+		}, "--leader-elect-renew-deadline must be positive, not 0s"},
+		{"NaN qps", func(o *Options) { o.KubeAPIQPS = math.NaN() }, "--kube-api-qps must be a finite number, not NaN"},
+		{"infinite qps", func(o *Options) { o.KubeAPIQPS = math.Inf(1) }, "--kube-api-qps must be a finite number, not +Inf"},
+		{"negative infinite qps", func(o *Options) { o.KubeAPIQPS = math.Inf(-1) }, "--kube-api-qps must be a finite number, not -Inf"},
+		{"qps beyond float32", func(o *Options) { o.KubeAPIQPS = 1e39 }, "--kube-api-qps must be a finite number, not 1e+39"},
+		{"Lease name", func(o *Options) { o.LeaderElectionName = "Endpoints_Lease" }, `--leader-elect-resource-name: "Endpoints_Lease" is not a valid Lease name`},
+		{"empty Lease name", func(o *Options) { o.LeaderElectionName = "" }, `--leader-elect-resource-name: "" is not a valid Lease name`},
+		{"missing authentication kubeconfig", func(o *Options) { o.AuthenticationKubeconfig = "/nonexistent/kubeconfig" },
+			"--authentication-kubeconfig: stat /nonexistent/kubeconfig: no such file or directory"},
+		{"missing authorization kubeconfig", func(o *Options) { o.AuthorizationKubeconfig = "/nonexistent/kubeconfig" },
+			"--authorization-kubeconfig: stat /nonexistent/kubeconfig"},
+		{"review kubeconfig over plain HTTP", func(o *Options) { o.AuthorizationKubeconfig, o.MetricsSecure = "/nonexistent/kubeconfig", false },
+			"--authorization-kubeconfig needs --metrics-secure"},
 		{"zero retry period", func(o *Options) {
 			o.LeaderElect, o.RetryPeriod = true, 0
 		}, "--leader-elect-retry-period must be positive"},

@@ -68,10 +68,10 @@ var errLeaseNotHeld = errors.New("this replica does not hold the leader-election
 // as the renew deadline: its lease may end before the write is done.
 var errLeaseExpiring = errors.New("the leader-election Lease was not renewed within the renew deadline")
 
-// newLeaseGuard returns the lock on the Lease LeaderElectionID in namespace,
+// newLeaseGuard returns the lock on the Lease name in namespace,
 // for an identity unique to this process (hostname and a UUID, as
 // controller-runtime makes it).
-func newLeaseGuard(cfg *rest.Config, namespace string, renewDeadline time.Duration, onLost func()) (*leaseGuard, error) {
+func newLeaseGuard(cfg *rest.Config, namespace, name string, renewDeadline time.Duration, onLost func()) (*leaseGuard, error) {
 	host, err := os.Hostname()
 	if err != nil {
 		return nil, fmt.Errorf("getting the hostname for the leader-election identity: %w", err)
@@ -84,7 +84,7 @@ func newLeaseGuard(cfg *rest.Config, namespace string, renewDeadline time.Durati
 		return nil, fmt.Errorf("creating the leader-election client: %w", err)
 	}
 	lock := &resourcelock.LeaseLock{
-		LeaseMeta:  metav1.ObjectMeta{Namespace: namespace, Name: LeaderElectionID},
+		LeaseMeta:  metav1.ObjectMeta{Namespace: namespace, Name: name},
 		Client:     c,
 		LockConfig: resourcelock.ResourceLockConfig{Identity: host + "_" + string(uuid.NewUUID())},
 	}
@@ -153,7 +153,7 @@ func (g *leaseGuard) RecordEvent(s string) {
 	}
 	lease := &coordinationv1.Lease{
 		TypeMeta:   metav1.TypeMeta{APIVersion: coordinationv1.SchemeGroupVersion.String(), Kind: "Lease"},
-		ObjectMeta: metav1.ObjectMeta{Namespace: g.namespace(), Name: LeaderElectionID},
+		ObjectMeta: metav1.ObjectMeta{Namespace: g.namespace(), Name: g.name()},
 	}
 	(*r).Eventf(lease, nil, corev1.EventTypeNormal, "LeaderElection", "LeaderElection", "%s %s", g.Identity(), s)
 }
@@ -161,6 +161,13 @@ func (g *leaseGuard) RecordEvent(s string) {
 func (g *leaseGuard) namespace() string {
 	if l, ok := g.Interface.(*resourcelock.LeaseLock); ok {
 		return l.LeaseMeta.Namespace
+	}
+	return ""
+}
+
+func (g *leaseGuard) name() string {
+	if l, ok := g.Interface.(*resourcelock.LeaseLock); ok {
+		return l.LeaseMeta.Name
 	}
 	return ""
 }

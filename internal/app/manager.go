@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -17,6 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -30,7 +33,8 @@ import (
 	"github.com/kube-endpoints/endpoints-controller/internal/version"
 )
 
-// LeaderElectionID names the Lease that replicas compete for.
+// LeaderElectionID names the Lease that replicas compete for, unless
+// --leader-elect-resource-name says otherwise.
 const LeaderElectionID = "endpoints-controller.kube-endpoints.io"
 
 // NewManager returns a manager with the Endpoints controller, probes and
@@ -71,7 +75,7 @@ func newManager(cfg *rest.Config, o Options, onLost func()) (ctrl.Manager, error
 	}
 	var guard *leaseGuard
 	if o.LeaderElect {
-		guard, err = newLeaseGuard(cfg, leaderElectionNamespace(o.LeaderElectionNamespace), o.RenewDeadline, onLost)
+		guard, err = newLeaseGuard(cfg, leaderElectionNamespace(o.LeaderElectionNamespace), o.LeaderElectionName, o.RenewDeadline, onLost)
 		if err != nil {
 			return nil, err
 		}
@@ -82,7 +86,7 @@ func newManager(cfg *rest.Config, o Options, onLost func()) (ctrl.Manager, error
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        o.ProbeAddr,
 		LeaderElection:                o.LeaderElect,
-		LeaderElectionID:              LeaderElectionID,
+		LeaderElectionID:              o.LeaderElectionName,
 		LeaderElectionNamespace:       leaderElectionNamespace(o.LeaderElectionNamespace),
 		LeaderElectionReleaseOnCancel: true,
 		// A nil *leaseGuard must not become a non-nil interface.
@@ -108,14 +112,14 @@ func newManager(cfg *rest.Config, o Options, onLost func()) (ctrl.Manager, error
 	var fence func() (time.Time, error)
 	if guard != nil {
 		fence = guard.fence
-		var recorder events.EventRecorder = mgr.GetEventRecorder("leader-election")
+		recorder := eventRecorder(mgr, "leader-election", o.DryRun)
 		guard.recorder.Store(&recorder)
 	}
 	r := &controller.EndpointsReconciler{
 		Client:                  mgr.GetClient(),
 		WriteFence:              fence,
 		APIReader:               mgr.GetAPIReader(),
-		Recorder:                mgr.GetEventRecorder(controller.FieldManager),
+		Recorder:                eventRecorder(mgr, controller.FieldManager, o.DryRun),
 		WriteMethod:             controller.WriteMethod(o.WriteMethod),
 		DryRun:                  o.DryRun,
 		ShadowSettle:            o.ShadowSettle,
@@ -240,3 +244,25 @@ func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
 
 // NeedLeaderElection is false: the runnable serves standbys too.
 func (f everyReplica) NeedLeaderElection() bool { return false }
+
+// eventRecorder returns the manager's recorder of Events under name, or with
+// dryRun one that only logs them: shadow mode runs beside the controller in
+// charge and must not write Warning events on users' Services (issue 16).
+func eventRecorder(mgr ctrl.Manager, name string, dryRun bool) events.EventRecorder {
+	if dryRun {
+		return dryRunRecorder{log: mgr.GetLogger().WithName("events").WithValues("recorder", name)}
+	}
+	return mgr.GetEventRecorder(name)
+}
+
+// dryRunRecorder logs the Events a dry run would record, at V(1).
+type dryRunRecorder struct{ log logr.Logger }
+
+// Eventf implements events.EventRecorder.
+func (r dryRunRecorder) Eventf(regarding, _ runtime.Object, eventtype, reason, action, note string, args ...any) {
+	kv := []any{"type", eventtype, "reason", reason, "action", action, "note", fmt.Sprintf(note, args...)}
+	if m, err := meta.Accessor(regarding); err == nil {
+		kv = append(kv, "regarding", klog.KObj(m))
+	}
+	r.log.V(1).Info("Dry run: Event not recorded", kv...)
+}

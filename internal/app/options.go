@@ -8,12 +8,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/tools/leaderelection"
 
 	"github.com/kube-endpoints/endpoints-controller/internal/controller"
 	"github.com/kube-endpoints/endpoints-controller/internal/endpoints"
@@ -26,6 +28,8 @@ type Options struct {
 	ProbeAddr               string
 	LeaderElect             bool
 	LeaderElectionNamespace string
+	// LeaderElectionName names the Lease; LeaderElectionID by default.
+	LeaderElectionName      string
 	LeaseDuration           time.Duration
 	RenewDeadline           time.Duration
 	RetryPeriod             time.Duration
@@ -80,6 +84,7 @@ func DefaultOptions() Options {
 		MetricsAddr:             "0",
 		MetricsSecure:           true,
 		ProbeAddr:               ":8081",
+		LeaderElectionName:      LeaderElectionID,
 		LeaseDuration:           15 * time.Second,
 		RenewDeadline:           10 * time.Second,
 		RetryPeriod:             2 * time.Second,
@@ -110,6 +115,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		"Elect a leader with a Lease, so that only one of several replicas writes.")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace,
 		"Namespace of the leader-election Lease; the Pod's own namespace in a cluster, else kube-system.")
+	fs.StringVar(&o.LeaderElectionName, "leader-elect-resource-name", o.LeaderElectionName,
+		"Name of the leader-election Lease; replicas that share it elect one leader. The RBAC Role of the Lease names it too.")
 	fs.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", o.LeaseDuration,
 		"How long a standby waits after the last renewal before taking over a lease.")
 	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", o.RenewDeadline,
@@ -161,12 +168,7 @@ func (o *Options) Validate() error {
 	if o.ConcurrentSyncs < 1 {
 		errs = append(errs, fmt.Errorf("--concurrent-syncs must be at least 1, not %d", o.ConcurrentSyncs))
 	}
-	if o.KubeAPIQPS < 0 {
-		errs = append(errs, fmt.Errorf("--kube-api-qps must not be negative, not %v", o.KubeAPIQPS))
-	}
-	if o.KubeAPIBurst < 0 {
-		errs = append(errs, fmt.Errorf("--kube-api-burst must not be negative, not %d", o.KubeAPIBurst))
-	}
+	errs = append(errs, o.validateClientLimits()...)
 	for _, d := range []struct {
 		flag  string
 		value time.Duration
@@ -202,18 +204,12 @@ func (o *Options) Validate() error {
 			errs = append(errs, fmt.Errorf("--leader-election-namespace: %q is not a valid namespace name: %s", ns, strings.Join(msgs, "; ")))
 		}
 	}
+	if msgs := validation.IsDNS1123Subdomain(o.LeaderElectionName); len(msgs) > 0 {
+		errs = append(errs, fmt.Errorf("--leader-elect-resource-name: %q is not a valid Lease name: %s",
+			o.LeaderElectionName, strings.Join(msgs, "; ")))
+	}
 	if o.LeaderElect {
-		if o.LeaseDuration <= o.RenewDeadline {
-			errs = append(errs, fmt.Errorf("--leader-elect-lease-duration (%s) must be greater than --leader-elect-renew-deadline (%s)",
-				o.LeaseDuration, o.RenewDeadline))
-		}
-		if o.RenewDeadline <= o.RetryPeriod {
-			errs = append(errs, fmt.Errorf("--leader-elect-renew-deadline (%s) must be greater than --leader-elect-retry-period (%s)",
-				o.RenewDeadline, o.RetryPeriod))
-		}
-		if o.RetryPeriod <= 0 {
-			errs = append(errs, fmt.Errorf("--leader-elect-retry-period must be positive, not %s", o.RetryPeriod))
-		}
+		errs = append(errs, o.validateLeaseTimings()...)
 	}
 	errs = append(errs, o.validateMetricsTLS()...)
 	return errors.Join(errs...)
@@ -226,4 +222,51 @@ func (o *Options) validateManagedBy() []error {
 		return []error{fmt.Errorf("--managed-by must be one of %q, not %q", endpoints.ManagedByValues, o.ManagedBy)}
 	}
 	return nil
+}
+
+// validateClientLimits checks --kube-api-qps and --kube-api-burst.
+func (o *Options) validateClientLimits() []error {
+	var errs []error
+	switch {
+	case math.IsNaN(o.KubeAPIQPS) || math.IsInf(o.KubeAPIQPS, 0) || o.KubeAPIQPS > math.MaxFloat32:
+		// NaN passes every comparison; Inf (and what float32 cannot
+		// hold) would be an unbounded rate limiter or a broken one.
+		errs = append(errs, fmt.Errorf("--kube-api-qps must be a finite number, not %v", o.KubeAPIQPS))
+	case o.KubeAPIQPS < 0:
+		errs = append(errs, fmt.Errorf("--kube-api-qps must not be negative, not %v", o.KubeAPIQPS))
+	}
+	if o.KubeAPIBurst < 0 {
+		errs = append(errs, fmt.Errorf("--kube-api-burst must not be negative, not %d", o.KubeAPIBurst))
+	}
+	return errs
+}
+
+// validateLeaseTimings checks the leader-election timings as client-go's
+// leaderelection.NewLeaderElector does, so that what passes here does not
+// fail after connecting: each positive, the lease duration above the renew
+// deadline, and the renew deadline above the retry period with its jitter
+// (leaderelection.JitterFactor).
+func (o *Options) validateLeaseTimings() []error {
+	var errs []error
+	for _, d := range []struct {
+		flag  string
+		value time.Duration
+	}{
+		{"--leader-elect-lease-duration", o.LeaseDuration},
+		{"--leader-elect-renew-deadline", o.RenewDeadline},
+		{"--leader-elect-retry-period", o.RetryPeriod},
+	} {
+		if d.value <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, not %s", d.flag, d.value))
+		}
+	}
+	if o.LeaseDuration <= o.RenewDeadline {
+		errs = append(errs, fmt.Errorf("--leader-elect-lease-duration (%s) must be greater than --leader-elect-renew-deadline (%s)",
+			o.LeaseDuration, o.RenewDeadline))
+	}
+	if jittered := time.Duration(leaderelection.JitterFactor * float64(o.RetryPeriod)); o.RenewDeadline <= jittered {
+		errs = append(errs, fmt.Errorf("--leader-elect-renew-deadline (%s) must be greater than %g times --leader-elect-retry-period (%s), %s",
+			o.RenewDeadline, leaderelection.JitterFactor, o.RetryPeriod, jittered))
+	}
+	return errs
 }

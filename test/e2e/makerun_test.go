@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,12 +18,13 @@ import (
 )
 
 // makeRun starts `make run` in the repository with LOCALBIN set to bin, so
-// that nothing it builds or fetches goes elsewhere, and with env added to the
-// environment (KUBECONFIG is replaced). Its output goes to out.
-func makeRun(t *testing.T, bin string, out *bytes.Buffer, env ...string) *exec.Cmd {
+// that nothing it builds or fetches goes elsewhere, with args added to ARGS
+// and with env added to the environment (KUBECONFIG is replaced). Its output
+// goes to out.
+func makeRun(t *testing.T, bin string, out *bytes.Buffer, args string, env ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command("make", "--no-print-directory", "run", "LOCALBIN="+bin,
-		"ARGS=--metrics-bind-address=0 --health-probe-bind-address=0")
+		"ARGS=--metrics-bind-address=0 --health-probe-bind-address=0 "+args)
 	cmd.Dir = repoRoot(t)
 	for _, kv := range os.Environ() {
 		// Not the caller's cluster, nor the flags of a make that runs this test.
@@ -75,48 +77,96 @@ func testMakeRunAgainstConfiguredCluster(t *testing.T, bin string) {
 	createPod(ctx, t, c, 0, true)
 	createPod(ctx, t, c, 1, false)
 
-	var out bytes.Buffer
-	cmd := makeRun(t, bin, &out, "KUBECONFIG="+cluster.KubeconfigPath)
+	// By default, shadow mode: the controller finds the Endpoints missing
+	// and writes nothing.
+	out := runUntil(t, bin, cluster.KubeconfigPath, "--shadow-settle-period=100ms", func(out string) (bool, error) {
+		return strings.Contains(out, "Shadow: Endpoints differ"), nil
+	})
+	if ep, err := getEndpoints(ctx, c); err != nil || ep != nil {
+		t.Errorf("make run in shadow mode wrote Endpoints %v (%v)", ep, err)
+	}
+	if !strings.Contains(out, "Shadow mode (--dry-run): nothing is written") {
+		t.Errorf("make run did not say it runs in shadow mode:\n%s", out)
+	}
+	// --dry-run=false writes.
+	out = runUntil(t, bin, cluster.KubeconfigPath, "--dry-run=false", func(string) (bool, error) {
+		return endpointsMatch(ctx, c, want{0: true, 1: false})
+	})
+	// The context and cluster of the kubeconfig (localcluster names both
+	// after envtest's defaults), its API server and where it comes from.
+	if !strings.Contains(out, `Running against context "envtest" (cluster "envtest"), API server `) ||
+		!strings.Contains(out, " of kubeconfig "+cluster.KubeconfigPath+" (KUBECONFIG)\n") || !strings.Contains(out, "WRITING Endpoints (--dry-run=false)") {
+		t.Errorf("make run did not say which context and cluster it writes to:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(bin, "k8s")); !os.IsNotExist(err) {
+		t.Errorf("make run fetched or built control plane binaries into %s/k8s (stat: %v)", bin, err)
+	}
+}
+
+// runUntil runs `make run` against kubeconfig with args until done says so
+// of its output or the controller's cluster, then stops it with SIGINT and
+// returns its output.
+func runUntil(t *testing.T, bin, kubeconfig, args string, done func(out string) (bool, error)) string {
+	t.Helper()
+	var out syncBuffer
+	cmd := makeRun(t, bin, &out.buf, args, "KUBECONFIG="+kubeconfig)
+	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stopped := false
 	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		if err := <-done; err != nil {
-			t.Logf("make run ended: %v", err)
+		if !stopped {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			if err := <-exited; err != nil {
+				t.Logf("make run %s ended: %v", args, err)
+			}
 		}
 		if t.Failed() {
-			t.Logf("Output of make run:\n%s", out.String())
+			t.Logf("Output of make run %s:\n%s", args, out.String())
 		}
 	})
-
 	// Building devrun from a cold cache takes a while on a loaded machine.
-	eventually(t, 3*time.Minute, "make run to publish the Endpoints of web", func() (bool, error) {
+	eventually(t, 3*time.Minute, "make run "+args, func() (bool, error) {
 		select {
-		case err := <-done:
-			done <- err
+		case err := <-exited:
+			stopped = true
 			t.Fatalf("make run exited early: %v", err)
 		default:
 		}
-		return endpointsMatch(ctx, c, want{0: true, 1: false})
+		return done(out.String())
 	})
 	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-done:
-		done <- err
+	case err := <-exited:
+		stopped = true
+		t.Logf("make run %s stopped: %v", args, err)
 	case <-time.After(time.Minute):
 		t.Fatal("make run did not stop within a minute of SIGINT")
 	}
-	if !strings.Contains(out.String(), " of kubeconfig "+cluster.KubeconfigPath+" (KUBECONFIG)\n") {
-		t.Errorf("make run did not say which cluster it runs against:\n%s", out.String())
-	}
-	if _, err := os.Stat(filepath.Join(bin, "k8s")); !os.IsNotExist(err) {
-		t.Errorf("make run fetched or built control plane binaries into %s/k8s (stat: %v)", bin, err)
-	}
+	return out.String()
+}
+
+// syncBuffer is a bytes.Buffer safe for a writing process and a reading test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // testMakeRunBrokenKubeconfig runs `make run` with KUBECONFIG naming a missing
@@ -143,7 +193,7 @@ current-context: c
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			cmd := makeRun(t, bin, &out, "KUBECONFIG="+tc.kubeconfig)
+			cmd := makeRun(t, bin, &out, "", "KUBECONFIG="+tc.kubeconfig)
 			err := cmd.Run()
 			if err == nil {
 				t.Fatalf("make run succeeded; want a failure. Output:\n%s", out.String())

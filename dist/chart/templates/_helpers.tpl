@@ -96,7 +96,7 @@ the OS threads, cgo, fragmentation) needs room before the OOM killer acts.
 {{- printf "%.0f" (floor (divf (mulf $bytes (float64 .percent)) 100)) -}}
 {{- end -}}
 
-{{/* The name of the leader-election Lease: the controller's default (app.LeaderElectionID). */}}
+{{/* The name of the leader-election Lease. */}}
 {{- define "endpoints-controller.leaseName" -}}
-endpoints-controller.kube-endpoints.io
+{{- .Values.leaderElection.leaseName -}}
 {{- end -}}

@@ -30,7 +30,7 @@ const fullName = releaseName + "-endpoints-controller"
 
 // defaultArgs are the controller's arguments with the default values.
 var defaultArgs = []string{
-	"--leader-elect", "--leader-election-namespace=kube-system",
+	"--leader-elect", "--leader-election-namespace=kube-system", "--leader-elect-resource-name=" + leaseName,
 	"--leader-elect-lease-duration=15s", "--leader-elect-renew-deadline=10s", "--leader-elect-retry-period=2s",
 	"--metrics-bind-address=:8443", "--metrics-secure=true", "--health-probe-bind-address=:8081", "--graceful-shutdown-timeout=5s",
 	"--write-method=update", "--dry-run=false", "--concurrent-syncs=20", "--endpoint-updates-batch-period=0s",
@@ -177,7 +177,7 @@ resources: {requests: {cpu: 50m, memory: 64Mi}, limits: {memory: 2Gi}}
 		objects: sorted(append(slices.Clone(defaultObjects),
 			"NetworkPolicy "+fullName+"-allow-metrics-traffic", "ServiceMonitor "+fullName,
 			"PrometheusRule "+fullName, "ConfigMap "+fullName+"-dashboard")),
-		args: append(append(slices.Clone(defaultArgs[:5]), "--metrics-bind-address=:9443"), defaultArgs[6:]...),
+		args: append(append(slices.Clone(defaultArgs[:6]), "--metrics-bind-address=:9443"), defaultArgs[7:]...),
 		check: func(t *testing.T, objs []*unstructured.Unstructured, dep *appsv1.Deployment) {
 			spec := dep.Spec.Template.Spec
 			ctr := spec.Containers[0]
@@ -227,7 +227,7 @@ resources: {requests: {cpu: 50m, memory: 64Mi}, limits: {memory: 2Gi}}
 fullnameOverride: edge
 commonLabels: {team: net}
 image: {registry: ghcr.io/kube-endpoints, tag: v9, digest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}
-leaderElection: {namespace: ""}
+leaderElection: {namespace: "", leaseName: edge}
 metrics: {port: 8443}
 certManager: {enabled: true}
 serviceMonitor: {enabled: true, authorization: {secretName: prom-token, secretKey: t}}
@@ -249,8 +249,8 @@ priorityClassName: ""
 			"PodDisruptionBudget edge", "Role edge-leader-election", "RoleBinding edge-leader-election", "Service edge-metrics",
 			"ServiceAccount edge", "ServiceMonitor edge",
 		},
-		args: append(append(append([]string{"--leader-elect", "--leader-election-namespace=" + releaseNamespace}, defaultArgs[2:7]...),
-			"--metrics-cert-path=/tmp/k8s-metrics-server/metrics-certs"), defaultArgs[7:]...),
+		args: append(append(append([]string{"--leader-elect", "--leader-election-namespace=" + releaseNamespace, "--leader-elect-resource-name=edge"},
+			defaultArgs[3:8]...), "--metrics-cert-path=/tmp/k8s-metrics-server/metrics-certs"), defaultArgs[8:]...),
 		check: func(t *testing.T, objs []*unstructured.Unstructured, dep *appsv1.Deployment) {
 			for _, o := range objs {
 				if o.GetLabels()["team"] != "net" {
@@ -317,8 +317,12 @@ priorityClassName: ""
 				t.Errorf("PodDisruptionBudget minAvailable %v, maxUnavailable %v; want only maxUnavailable 1",
 					pdb.Spec.MinAvailable, pdb.Spec.MaxUnavailable)
 			}
-			if role := find(t, objs, "Role", "edge-leader-election"); role.GetNamespace() != releaseNamespace {
-				t.Errorf("leader-election Role in %q, want the release's namespace with leaderElection.namespace empty", role.GetNamespace())
+			role := typed[rbacv1.Role](t, find(t, objs, "Role", "edge-leader-election"))
+			if role.Namespace != releaseNamespace {
+				t.Errorf("leader-election Role in %q, want the release's namespace with leaderElection.namespace empty", role.Namespace)
+			}
+			if len(role.Rules) != 2 || !slices.Equal(role.Rules[1].ResourceNames, []string{"edge"}) {
+				t.Errorf("leader-election Role rules %+v, want get and update on the Lease edge only", role.Rules)
 			}
 		},
 	}, {
@@ -329,7 +333,7 @@ priorityClassName: ""
 			"PodDisruptionBudget " + fullName, "Role " + fullName + "-leader-election", "RoleBinding " + fullName + "-leader-election",
 			"Service " + fullName + "-metrics", "ServiceAccount " + fullName, "ServiceMonitor " + fullName,
 		},
-		args: append(append(slices.Clone(defaultArgs[:5]), "--metrics-bind-address=:8080", "--metrics-secure=false"), defaultArgs[7:]...),
+		args: append(append(slices.Clone(defaultArgs[:6]), "--metrics-bind-address=:8080", "--metrics-secure=false"), defaultArgs[8:]...),
 		check: func(t *testing.T, objs []*unstructured.Unstructured, dep *appsv1.Deployment) {
 			endpoint := monitorEndpoint(t, find(t, objs, "ServiceMonitor", fullName))
 			want := map[string]any{"path": "/metrics", "port": "http", "scheme": "http", "interval": "30s"}
@@ -400,6 +404,7 @@ func TestSchemaRejects(t *testing.T) {
 		{"namespaces as a string", `controller: {namespaces: "a,b"}`, "namespaces"},
 		{"extra argument that is no flag", `extraArgs: [pprof]`, "extraArgs"},
 		{"port out of range", `metrics: {port: 70000}`, "port"},
+		{"Lease name that is no name", `leaderElection: {leaseName: Endpoints_Lease}`, "leaseName"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			vals := map[string]any{}
