@@ -54,7 +54,25 @@ FUZZTIME ?= 20s
 test: vet envtest realcluster kustomize controller-gen ## Run unit, envtest and end-to-end tests (the rollout test in the realistic cluster too), and a short fuzz run.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -coverprofile cover.out
 	cd test/operator && KUSTOMIZE="$(KUSTOMIZE)" KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -timeout 30m
+	$(MAKE) --no-print-directory test-k8s-oldest
 	go test ./internal/endpoints -run '^$$' -fuzz '^FuzzCompute$$' -fuzztime $(FUZZTIME)
+
+# The oldest supported Kubernetes minor: the k8s.io/kubernetes of the tools
+# module hack/envtest-1.33, whose etcd and kube-apiserver are built from source
+# as those of ENVTEST_K8S_VERSION are. `make test` runs OLDEST_TEST_PKGS (the
+# controller's envtest suite, its take-over tests included) against it too.
+ENVTEST_K8S_OLDEST_VERSION ?= $(patsubst v%,%,$(call gomodver,hack/envtest-1.33/go.mod,k8s.io/kubernetes))
+ENVTEST_OLDEST_ASSETS ?= $(LOCALBIN)/k8s/$(ENVTEST_K8S_OLDEST_VERSION)-$(GOOS)-$(GOARCH)
+OLDEST_TEST_PKGS ?= ./internal/controller/...
+# Left out against 1.33 only: there kube-apiserver itself deletes a Service's
+# Endpoints with the Service (measured: the user's Endpoints of a selectorless
+# Service are gone although this controller never deleted them), so spec 1.2's
+# "unlabelled Endpoints survive their Service" cannot hold on that server.
+OLDEST_TEST_SKIP ?= ^TestUnmanagedEndpointsKeptWhenServiceDeleted$$
+
+.PHONY: test-k8s-oldest
+test-k8s-oldest: envtest-oldest ## Run the controller's envtest suite against the oldest supported Kubernetes (hack/envtest-1.33).
+	KUBEBUILDER_ASSETS="$(ENVTEST_OLDEST_ASSETS)" go test $(OLDEST_TEST_PKGS) -count=1 -skip '$(OLDEST_TEST_SKIP)'
 
 .PHONY: helm-lint
 helm-lint: ## Lint the Helm chart in dist/chart with Helm's linter (strict), through Helm's Go library.
@@ -222,6 +240,11 @@ ENVTEST_BINARIES = ENVTEST_ASSETS="$(ENVTEST_ASSETS)" ENVTEST_K8S_VERSION="$(ENV
 .PHONY: envtest
 envtest: | $(LOCALBIN) ## Get etcd and kube-apiserver for envtest into bin/k8s: setup-envtest, else built from source.
 	@$(ENVTEST_BINARIES) etcd kube-apiserver
+
+.PHONY: envtest-oldest
+envtest-oldest: | $(LOCALBIN) ## Get etcd and kube-apiserver of ENVTEST_K8S_OLDEST_VERSION into bin/k8s, as `make envtest` does.
+	@ENVTEST_ASSETS="$(ENVTEST_OLDEST_ASSETS)" ENVTEST_K8S_VERSION="$(ENVTEST_K8S_OLDEST_VERSION)" ENVTEST_MODULE=hack/envtest-1.33 \
+		LOCALBIN="$(LOCALBIN)" SETUP_ENVTEST_VERSION="$(SETUP_ENVTEST_VERSION)" hack/envtest-binaries.sh etcd kube-apiserver
 
 .PHONY: kubectl
 kubectl: | $(LOCALBIN) ## Get kubectl beside the envtest binaries.

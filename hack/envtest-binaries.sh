@@ -7,7 +7,8 @@
 #   2. setup-envtest (the kubebuilder way: installed through the Go module
 #      proxy, downloads prebuilt binaries of ENVTEST_K8S_VERSION in seconds);
 #   3. when that fails (downloads blocked, version not published), the build
-#      from source by the tools module in hack/envtest (minutes, cold).
+#      from source by the tools module ENVTEST_MODULE (default hack/envtest;
+#      hack/envtest-1.33 for the oldest supported Kubernetes) (minutes, cold).
 #
 # One line says which path was taken. Called by `make envtest` and `make kubectl`.
 set -euo pipefail
@@ -50,19 +51,21 @@ if [ "${ENVTEST_NO_DOWNLOAD:-}" != "true" ]; then
 	else
 		reason="$(tail -n 1 "$log" | cut -c 1-200)"
 	fi
-	echo "Envtest binaries: setup-envtest failed (${reason:-no output}); building them from source in hack/envtest instead (several minutes, once)"
+	echo "Envtest binaries: setup-envtest failed (${reason:-no output}); building them from source in ${ENVTEST_MODULE:-hack/envtest} instead (several minutes, once)"
 else
-	echo "Envtest binaries: building them from source in hack/envtest (ENVTEST_NO_DOWNLOAD=true; several minutes, once)"
+	echo "Envtest binaries: building them from source in ${ENVTEST_MODULE:-hack/envtest} (ENVTEST_NO_DOWNLOAD=true; several minutes, once)"
 fi
 
 # 3. Build from source what is still missing.
 mkdir -p "$ENVTEST_ASSETS"
-cd "$(dirname "$0")/envtest"
+module="${ENVTEST_MODULE:-hack/envtest}"
+cd "$(dirname "$0")/../$module"
 for b in $(missing "${want[@]}"); do
 	case "$b" in
 	etcd) pkg=go.etcd.io/etcd/server/v3 ;;
 	kube-apiserver) pkg=k8s.io/kubernetes/cmd/kube-apiserver ;;
 	kubectl) pkg=k8s.io/kubernetes/cmd/kubectl ;;
+	kube-controller-manager) pkg=k8s.io/kubernetes/cmd/kube-controller-manager ;;
 	*) echo "unknown envtest binary $b" >&2; exit 1 ;;
 	esac
 	# Build beside the target and rename, so that an interrupted build never
