@@ -65,9 +65,9 @@ type Options struct {
 }
 
 // DefaultConcurrentSyncs is the default number of workers. Measured against
-// a local kube-apiserver (`make bench-e2e`, README): more workers write the
+// a local kube-apiserver (`make bench-e2e`, docs/benchmarks.md): more workers write the
 // initial Endpoints of a large cluster faster until the API server is the
-// bottleneck; see the README for the figures behind the choice.
+// bottleneck; see docs/benchmarks.md for the figures behind the choice.
 const DefaultConcurrentSyncs = 20
 
 // DefaultBurstMaxDelay is the default of --pod-burst-max-delay: 0, no burst
