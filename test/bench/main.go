@@ -39,6 +39,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kube-endpoints/endpoints-controller/internal/localcluster"
+	"github.com/kube-endpoints/endpoints-controller/test/rollout"
 )
 
 func main() {
@@ -271,7 +272,7 @@ func measure(o options, sz size, c contender, run int) (result, error) {
 	if err := watcher.start(cs, informerStop); err != nil {
 		return res, err
 	}
-	before, err := endpointsWrites(ctx, cs)
+	before, err := rollout.EndpointsWritesByVerb(ctx, cs)
 	if err != nil {
 		return res, err
 	}
@@ -304,7 +305,7 @@ func measure(o options, sz size, c contender, run int) (result, error) {
 	// Let the controller settle (late syncs, the sweep) before the churn,
 	// so the churn figures count the churn only.
 	time.Sleep(2 * time.Second)
-	mid, err := endpointsWrites(ctx, cs)
+	mid, err := rollout.EndpointsWritesByVerb(ctx, cs)
 	if err != nil {
 		return res, err
 	}
@@ -359,7 +360,7 @@ func measureChurn(ctx context.Context, o options, cs kubernetes.Interface, w *wo
 	res.churn = at.Sub(burstStart)
 	res.churnLag = max(at.Sub(burstEnd), 0)
 	time.Sleep(2 * time.Second)
-	after, err := endpointsWrites(ctx, cs)
+	after, err := rollout.EndpointsWritesByVerb(ctx, cs)
 	if err != nil {
 		return err
 	}
@@ -683,45 +684,6 @@ func (ew *endpointsWatcher) correct(i int, ep *corev1.Endpoints) bool {
 		}
 	}
 	return gotReady == len(ready) && gotNotReady == len(notReady)
-}
-
-// endpointsWrites reads the API server's count of Endpoints requests that
-// change something, by verb.
-func endpointsWrites(ctx context.Context, cs kubernetes.Interface) (map[string]float64, error) {
-	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading the API server's metrics: %w", err)
-	}
-	out := map[string]float64{}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `resource="endpoints"`) {
-			continue
-		}
-		verb := label(line, "verb")
-		switch verb {
-		case "GET", "LIST", "WATCH":
-			continue
-		}
-		words := strings.Fields(line)
-		v, err := strconv.ParseFloat(words[len(words)-1], 64)
-		if err != nil {
-			return nil, fmt.Errorf("parsing %q: %w", line, err)
-		}
-		if code := label(line, "code"); code != "" && !strings.HasPrefix(code, "2") {
-			verb += "(" + code + ")"
-		}
-		out[verb] += v
-	}
-	return out, nil
-}
-
-func label(line, name string) string {
-	_, after, ok := strings.Cut(line, name+`="`)
-	if !ok {
-		return ""
-	}
-	v, _, _ := strings.Cut(after, `"`)
-	return v
 }
 
 func diff(after, before map[string]float64) map[string]float64 {

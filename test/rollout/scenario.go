@@ -464,29 +464,60 @@ func sorted(s []string) string {
 	return strings.Join(s, ", ")
 }
 
-// EndpointsWrites is the API server's count of Endpoints requests that
-// change something (create, update, patch, delete; any response code).
-func EndpointsWrites(ctx context.Context, cs kubernetes.Interface) (float64, error) {
+// EndpointsWritesByVerb reads the API server's count of Endpoints requests
+// that change something, by verb; a verb's refusals count apart, as
+// "VERB(code)".
+func EndpointsWritesByVerb(ctx context.Context, cs kubernetes.Interface) (map[string]float64, error) {
 	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("reading the API server's metrics: %w", err)
+		return nil, fmt.Errorf("reading the API server's metrics: %w", err)
 	}
-	var n float64
+	out := map[string]float64{}
 	for _, line := range strings.Split(string(raw), "\n") {
 		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `resource="endpoints"`) {
 			continue
 		}
-		if strings.Contains(line, `verb="GET"`) || strings.Contains(line, `verb="LIST"`) || strings.Contains(line, `verb="WATCH"`) {
+		verb := label(line, "verb")
+		switch verb {
+		case "GET", "LIST", "WATCH":
 			continue
 		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		words := strings.Fields(line)
+		v, err := strconv.ParseFloat(words[len(words)-1], 64)
 		if err != nil {
-			return 0, fmt.Errorf("parsing %q: %w", line, err)
+			return nil, fmt.Errorf("parsing %q: %w", line, err)
 		}
+		if code := label(line, "code"); code != "" && !strings.HasPrefix(code, "2") {
+			verb += "(" + code + ")"
+		}
+		out[verb] += v
+	}
+	return out, nil
+}
+
+// EndpointsWrites is the sum of EndpointsWritesByVerb: every Endpoints
+// create, update, patch and delete, whatever its response code.
+func EndpointsWrites(ctx context.Context, cs kubernetes.Interface) (float64, error) {
+	byVerb, err := EndpointsWritesByVerb(ctx, cs)
+	if err != nil {
+		return 0, err
+	}
+	var n float64
+	for _, v := range byVerb {
 		n += v
 	}
 	return n, nil
+}
+
+// label returns the value of label name in a line of the Prometheus text
+// format, "" when it has none.
+func label(line, name string) string {
+	_, after, ok := strings.Cut(line, name+`="`)
+	if !ok {
+		return ""
+	}
+	v, _, _ := strings.Cut(after, `"`)
+	return v
 }
 
 // Print writes the result as a table: per publisher the latency from a Pod
