@@ -43,11 +43,7 @@ func (r *EndpointsReconciler) reportExcluded(ctx context.Context, svc *corev1.Se
 	}
 	key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
 	joined := strings.Join(lines, "\n")
-	if last, found := r.reported.Load(key); (found && last == joined) || (!found && joined == "") {
-		return
-	}
-	r.reported.Store(key, joined)
-	if len(invalid) == 0 {
+	if !r.states.report(key, joined) || len(invalid) == 0 {
 		return
 	}
 	for _, e := range invalid {

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"hash/fnv"
-	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -40,34 +39,27 @@ func inputsOf(svc *corev1.Service, current *corev1.Endpoints, pods []*podcache.P
 	return in
 }
 
-// upToDateInputs remembers, per Service, the inputs of its last sync that
-// found the Endpoints up to date. A sync that reads the same inputs again (a
-// periodic resync, a Pod event that changed nothing the Endpoints show)
-// knows the answer without computing: the steady state costs the lookups.
-type upToDateInputs struct {
-	mu   sync.Mutex
-	last map[types.NamespacedName]inputs
+// upToDateInputsMatch reports whether in are the inputs of key's last sync
+// that found the Endpoints up to date. A sync that reads the same inputs
+// again (a periodic resync, a Pod event that changed nothing the Endpoints
+// show) knows the answer without computing: the steady state costs the
+// lookups.
+func (s *serviceStates) upToDateInputsMatch(key types.NamespacedName, in inputs) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.services[key]
+	return st != nil && st.upToDateKnown && st.upToDate == in
 }
 
-func newUpToDateInputs() *upToDateInputs {
-	return &upToDateInputs{last: make(map[types.NamespacedName]inputs)}
-}
-
-func (u *upToDateInputs) matches(key types.NamespacedName, in inputs) bool {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	last, ok := u.last[key]
-	return ok && last == in
-}
-
-func (u *upToDateInputs) set(key types.NamespacedName, in inputs) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.last[key] = in
-}
-
-func (u *upToDateInputs) forget(key types.NamespacedName) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	delete(u.last, key)
+// setUpToDateInputs records in as the inputs of a sync of key that found the
+// Endpoints up to date, or, when upToDate is false, forgets such inputs.
+func (s *serviceStates) setUpToDateInputs(key types.NamespacedName, in inputs, upToDate bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.services[key]
+	if st == nil && !upToDate {
+		return
+	}
+	st = s.get(key)
+	st.upToDate, st.upToDateKnown = in, upToDate
 }

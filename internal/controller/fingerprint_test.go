@@ -20,7 +20,7 @@ func TestUnchangedInputsSkipComputing(t *testing.T) {
 			t.Fatalf("sync %d: %q, %v; want %q", i+1, got, err, want)
 		}
 	}
-	if _, ok := r.known.last[key]; !ok {
+	if !r.states.services[key].upToDateKnown {
 		t.Fatal("the inputs of an up-to-date sync were not remembered")
 	}
 	notReady := benchPod("web", 1)
@@ -32,7 +32,7 @@ func TestUnchangedInputsSkipComputing(t *testing.T) {
 	if got, err := r.sync(ctx, key); err != nil || got != resultUpdated {
 		t.Fatalf("sync after a Pod changed: %q, %v; want %q", got, err, resultUpdated)
 	}
-	if _, ok := r.known.last[key]; ok {
+	if r.states.services[key].upToDateKnown {
 		t.Error("the inputs of a sync that wrote were remembered as up to date")
 	}
 }

@@ -27,7 +27,7 @@ import (
 // 8.5). A delete is never taken for an own write: its object is the last
 // version the informer knew, which may well be the one written last (a
 // delete seen through a relist), and the Endpoints must come back.
-type endpointsHandler struct{ own *ownWrites }
+type endpointsHandler struct{ own *serviceStates }
 
 var _ handler.EventHandler = endpointsHandler{}
 

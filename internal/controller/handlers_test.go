@@ -62,7 +62,7 @@ func TestEndpointsDeleteIsNeverAnOwnWrite(t *testing.T) {
 		}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			own := newOwnWrites()
+			own := newServiceStates(0, nil)
 			own.wrote(written)
 			q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
 			defer q.ShutDown()

@@ -1,12 +1,13 @@
 package controller
 
 import (
+	"context"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/kube-endpoints/endpoints-controller/internal/endpoints"
@@ -54,10 +55,9 @@ var (
 
 	// servicesFailing is the number of Services whose last sync failed; they
 	// are retried, fast then every few minutes, until a sync succeeds.
-	servicesFailing = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "endpoints_controller_services_failing",
-		Help: "Services whose last sync failed; they are retried until it succeeds.",
-	})
+	// Computed when scraped, like the other gauges (stateCollector).
+	servicesFailing = prometheus.NewDesc("endpoints_controller_services_failing",
+		"Services whose last sync failed; they are retried until it succeeds.", nil, nil)
 
 	// excludedTotal counts Pods and ports left out of Endpoints because the API
 	// server would reject them, by reason (the endpoints.Reason values for
@@ -69,16 +69,12 @@ var (
 
 	// addressesPublished is the number of addresses in all managed Endpoints,
 	// by state: ready or not_ready.
-	addressesPublished = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "endpoints_controller_addresses",
-		Help: "Addresses published in the managed Endpoints, by state (ready, not_ready).",
-	}, []string{"state"})
+	addressesPublished = prometheus.NewDesc("endpoints_controller_addresses",
+		"Addresses published in the managed Endpoints, by state (ready, not_ready).", []string{"state"}, nil)
 
 	// servicesTruncated is the number of Services whose Endpoints are truncated.
-	servicesTruncated = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "endpoints_controller_services_over_capacity",
-		Help: "Services whose Endpoints hold more than 1000 addresses and are truncated.",
-	})
+	servicesTruncated = prometheus.NewDesc("endpoints_controller_services_over_capacity",
+		"Services whose Endpoints hold more than 1000 addresses and are truncated.", nil, nil)
 
 	// changeToWrite observes, for each write that publishes a change, the
 	// time from the change (the trigger time the write records in the
@@ -96,10 +92,11 @@ var (
 	// shadowServicesDiffering is, in shadow mode (--dry-run), the number of
 	// Services whose live Endpoints differ from what this controller would
 	// write; always 0 otherwise.
-	shadowServicesDiffering = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "endpoints_controller_shadow_services_differing",
-		Help: "With --dry-run: Services whose live Endpoints differ from what this controller would write.",
-	})
+	shadowServicesDiffering = prometheus.NewDesc("endpoints_controller_shadow_services_differing",
+		"With --dry-run: Services whose live Endpoints differ from what this controller would write.", nil, nil)
+
+	// gauges computes the four gauges above when scraped.
+	gauges = &stateCollector{states: make(map[*serviceStates]struct{})}
 
 	// shadowDifferencesTotal counts, in shadow mode, the differences found
 	// between live and desired Endpoints, once each when it appears, by kind
@@ -113,8 +110,8 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(syncsTotal, syncDuration, writesTotal, conflictsTotal, servicesFailing, excludedTotal,
-		addressesPublished, servicesTruncated, shadowServicesDiffering, shadowDifferencesTotal, changeToWrite)
+	ctrlmetrics.Registry.MustRegister(syncsTotal, syncDuration, writesTotal, conflictsTotal, excludedTotal,
+		shadowDifferencesTotal, changeToWrite, gauges)
 }
 
 // observeChangeToWrite records the change-to-write latency of a write of
@@ -132,47 +129,79 @@ func observeChangeToWrite(desired *corev1.Endpoints, now time.Time) {
 	changeToWrite.Observe(max(now.Sub(at), 0).Seconds())
 }
 
-// publishedState keeps, per Service, what its Endpoints publish, so that the
-// gauges are totals that go down when a Service goes away.
-type publishedState struct {
-	mu       sync.Mutex
-	services map[types.NamespacedName]published
+// stateCollector computes the gauges from the per-Service states of the
+// running reconcilers when they are scraped, so that they always match that
+// state: a Service forgotten is a Service no longer counted. A process runs
+// one reconciler; tests and embedding suites may run several, and each
+// counts while its manager runs (stateGauges).
+type stateCollector struct {
+	mu     sync.Mutex
+	states map[*serviceStates]struct{}
 }
 
-type published struct {
-	ready, notReady int
-	truncated       bool
-}
+var _ prometheus.Collector = &stateCollector{}
 
-func newPublishedState() *publishedState {
-	return &publishedState{services: make(map[types.NamespacedName]published)}
-}
-
-// set records what key's Endpoints publish after a sync.
-func (s *publishedState) set(key types.NamespacedName, res endpoints.Result) {
-	s.update(key, published{ready: res.Ready, notReady: res.NotReady, truncated: res.Truncated}, true)
-}
-
-// forget records that key publishes nothing any more.
-func (s *publishedState) forget(key types.NamespacedName) {
-	s.update(key, published{}, false)
-}
-
-func (s *publishedState) update(key types.NamespacedName, p published, present bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old := s.services[key]
-	if present {
-		s.services[key] = p
-	} else {
-		delete(s.services, key)
+// Describe implements prometheus.Collector.
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{servicesFailing, addressesPublished, servicesTruncated, shadowServicesDiffering} {
+		ch <- d
 	}
-	addressesPublished.WithLabelValues("ready").Add(float64(p.ready - old.ready))
-	addressesPublished.WithLabelValues("not_ready").Add(float64(p.notReady - old.notReady))
-	switch {
-	case p.truncated && !old.truncated:
-		servicesTruncated.Inc()
-	case !p.truncated && old.truncated:
-		servicesTruncated.Dec()
+}
+
+// Collect implements prometheus.Collector.
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	var sum gaugeValues
+	c.mu.Lock()
+	for s := range c.states {
+		g := s.gauges()
+		sum.ready += g.ready
+		sum.notReady += g.notReady
+		sum.overCapacity += g.overCapacity
+		sum.failing += g.failing
+		sum.shadowDiffering += g.shadowDiffering
 	}
+	c.mu.Unlock()
+	gauge := func(d *prometheus.Desc, v int, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
+	}
+	gauge(servicesFailing, sum.failing)
+	gauge(addressesPublished, sum.ready, "ready")
+	gauge(addressesPublished, sum.notReady, "not_ready")
+	gauge(servicesTruncated, sum.overCapacity)
+	gauge(shadowServicesDiffering, sum.shadowDiffering)
+}
+
+// add makes s count in the gauges, until remove.
+func (c *stateCollector) add(s *serviceStates) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.states[s] = struct{}{}
+}
+
+func (c *stateCollector) remove(s *serviceStates) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.states, s)
+}
+
+// stateGauges makes a reconciler's states count in the gauges while its
+// manager runs, on every replica (a standby counts nothing).
+type stateGauges struct{ states *serviceStates }
+
+var _ manager.LeaderElectionRunnable = stateGauges{}
+
+// Start counts the states until ctx ends.
+func (g stateGauges) Start(ctx context.Context) error {
+	gauges.add(g.states)
+	<-ctx.Done()
+	gauges.remove(g.states)
+	return nil
+}
+
+// NeedLeaderElection lets a standby report its gauges (zero) too.
+func (stateGauges) NeedLeaderElection() bool { return false }
+
+// publishedOf is what the Endpoints computed as res publish.
+func publishedOf(res endpoints.Result) published {
+	return published{ready: res.Ready, notReady: res.NotReady, truncated: res.Truncated}
 }

@@ -11,7 +11,7 @@ import (
 // The event of the controller's own write is skipped once; any other version,
 // a repeat of the event, and every event after a stale-cache wait pass.
 func TestOwnWrites(t *testing.T) {
-	o := newOwnWrites()
+	o := newServiceStates(0, nil)
 	ep := func(rv string) *corev1.Endpoints {
 		return &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web", ResourceVersion: rv}}
 	}

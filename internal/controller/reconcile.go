@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -116,27 +115,12 @@ type EndpointsReconciler struct {
 	// no write (spec 7.1).
 	ManagedBy string
 
-	reader    cacheReader
-	bursts    *burstBatcher
-	ownWrites *ownWrites
-	known     *upToDateInputs
-	triggers  *endpoints.TriggerTimeTracker
-	stale     *staleTracker
-	published *publishedState
-	shadow    *shadowState
-	// orphans holds the keys that the start-up sweep found without a Service:
-	// those Endpoints are deleted even without the managed-by label (spec 8.6).
-	orphans sync.Map
-	// reported holds, per Service, the invalid exclusions last reported in an
-	// event, so that an event is raised when they change, not on every sync.
-	reported sync.Map
-	// verified holds the Services whose live Endpoints this process has read
-	// (see converge).
-	verified sync.Map
-	// failures counts consecutive failed syncs per Service (spec 8.4); a
-	// Service in it counts in the servicesFailing gauge.
-	failuresMu sync.Mutex
-	failures   map[types.NamespacedName]int
+	reader   cacheReader
+	bursts   *burstBatcher
+	triggers *endpoints.TriggerTimeTracker
+	// states holds what is remembered of each Service between syncs
+	// (state.go), dropped by forget.
+	states *serviceStates
 }
 
 // Reconcile converges one Service's Endpoints.
@@ -145,7 +129,7 @@ func (r *EndpointsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	result, err := r.sync(ctx, req.NamespacedName)
 	var stale *staleCacheError
 	if errors.As(err, &stale) {
-		r.ownWrites.waiting(req.NamespacedName)
+		r.states.waiting(req.NamespacedName)
 		// Not a failure: retry after a bounded back-off, without an error log
 		// and without spending one of the Service's retries.
 		log.FromContext(ctx).V(4).Info("Waiting for the cache to show the last write", "reason", err.Error(), "retryAfter", stale.retryAfter)
@@ -156,7 +140,7 @@ func (r *EndpointsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	syncErr := err
 	if err != nil {
 		result = resultError
-		if failures := r.failed(req.NamespacedName); failures > maxRetries {
+		if failures := r.states.failed(req.NamespacedName); failures > maxRetries {
 			// Spec 8.4: past the fast retries, retry slowly until it works.
 			logger := log.FromContext(ctx)
 			logger.Error(err, "Sync keeps failing, retrying slowly", "failures", failures, "retryAfter", slowRetryPeriod)
@@ -166,12 +150,12 @@ func (r *EndpointsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			res, err = ctrl.Result{RequeueAfter: slowRetryPeriod}, nil
 		}
 	} else {
-		r.succeeded(req.NamespacedName)
+		r.states.succeeded(req.NamespacedName)
 	}
 	syncsTotal.WithLabelValues(result).Inc()
 	syncDuration.WithLabelValues(result).Observe(r.Clock.Since(start).Seconds())
 	if res.RequeueAfter == 0 {
-		res.RequeueAfter = r.shadow.afterSync(req.NamespacedName, syncErr)
+		res.RequeueAfter = r.states.afterSync(req.NamespacedName, syncErr)
 	}
 	return res, err
 }
@@ -187,10 +171,9 @@ func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName
 	if svc == nil {
 		return r.deleteEndpoints(ctx, key, true)
 	}
-	r.orphans.Delete(key)
 	if r.ServiceSelector != nil && !r.ServiceSelector.Matches(labels.Set(svc.Labels)) {
 		logger.V(5).Info("Service not selected by --service-label-selector")
-		r.published.forget(key)
+		r.forget(key, false)
 		return resultSkipped, nil
 	}
 	switch endpoints.ActionFor(svc) {
@@ -200,10 +183,11 @@ func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName
 	case endpoints.ActionSkip:
 		// Spec 1.4: the user manages these Endpoints.
 		logger.V(5).Info("Service has no selector, Endpoints are user-managed")
-		r.published.forget(key)
+		r.forget(key, false)
 		return resultSkipped, nil
 	case endpoints.ActionCompute:
 	}
+	r.states.managed(key)
 
 	// Spec 8.5: check staleness before computing anything.
 	current, err := r.reader.endpoints(ctx, key)
@@ -211,7 +195,7 @@ func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName
 		return "", err
 	}
 	if current != nil {
-		if wait, stale := r.stale.check(current); stale {
+		if wait, stale := r.states.check(current); stale {
 			return "", &staleCacheError{key: key, version: current.ResourceVersion, retryAfter: wait}
 		}
 	}
@@ -221,7 +205,7 @@ func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName
 		return "", err
 	}
 	in := inputsOf(svc, current, pods)
-	if r.known.matches(key, in) {
+	if r.states.upToDateInputsMatch(key, in) {
 		logger.V(5).Info("Nothing changed since the Endpoints were last found up to date")
 		return resultUnchanged, nil
 	}
@@ -237,11 +221,7 @@ func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName
 		// that failed leaves them to the one that will publish them.
 		commitTriggers()
 	}
-	if err == nil && result == resultUnchanged {
-		r.known.set(key, in)
-	} else {
-		r.known.forget(key)
-	}
+	r.states.setUpToDateInputs(key, in, err == nil && result == resultUnchanged)
 	return result, err
 }
 
@@ -265,7 +245,7 @@ func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName
 func (r *EndpointsReconciler) converge(ctx context.Context, svc *corev1.Service, current *corev1.Endpoints,
 	res endpoints.Result, triggerTime time.Time) (string, error) {
 	key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
-	_, verified := r.verified.Load(key)
+	verified := r.states.isVerified(key)
 	if verified {
 		result, err := r.writeIfNeeded(ctx, svc, current, res, triggerTime)
 		if !isConflict(err) {
@@ -273,7 +253,7 @@ func (r *EndpointsReconciler) converge(ctx context.Context, svc *corev1.Service,
 		}
 		log.FromContext(ctx).V(2).Info("Conflict: reading the live Endpoints to decide once more", "reason", err.Error())
 	} else if current != nil && r.upToDate(svc, current, res, triggerTime) {
-		r.published.set(key, res)
+		r.states.setPublished(key, publishedOf(res))
 		return resultUnchanged, nil
 	} else if current == nil && r.WriteMethod != WriteApply {
 		// A create: it fails with AlreadyExists rather than replace
@@ -282,7 +262,7 @@ func (r *EndpointsReconciler) converge(ctx context.Context, svc *corev1.Service,
 		result, err := r.writeIfNeeded(ctx, svc, nil, res, triggerTime)
 		if !isConflict(err) {
 			if err == nil {
-				r.verified.Store(key, struct{}{})
+				r.states.setVerified(key)
 			}
 			return result, err
 		}
@@ -311,11 +291,11 @@ func (r *EndpointsReconciler) writeFromLive(ctx context.Context, svc *corev1.Ser
 		}
 		live = nil
 	}
-	r.verified.Store(key, struct{}{})
+	r.states.setVerified(key)
 	if current != nil && live != nil && newer(live.ResourceVersion, current.ResourceVersion) {
 		// The cache is behind: it must not be synced from until it shows
 		// the live version.
-		r.stale.replaced(current, live.ResourceVersion)
+		r.states.replaced(current, live.ResourceVersion)
 	}
 	return r.writeIfNeeded(ctx, svc, live, res, triggerTime)
 }
@@ -333,12 +313,12 @@ func (r *EndpointsReconciler) writeIfNeeded(ctx context.Context, svc *corev1.Ser
 	desired := endpoints.DesiredManagedBy(svc, current, res, triggerTime, r.ManagedBy)
 	if current != nil && endpoints.UpToDate(current, desired, r.foreignLabels(current)) {
 		log.FromContext(ctx).V(5).Info("Endpoints are up to date", "ready", res.Ready, "notReady", res.NotReady)
-		r.published.set(key, res)
+		r.states.setPublished(key, publishedOf(res))
 		return resultUnchanged, nil
 	}
 	result, err := r.write(ctx, svc, current, desired)
 	if err == nil && !r.DryRun {
-		r.published.set(key, res)
+		r.states.setPublished(key, publishedOf(res))
 	}
 	return result, err
 }
@@ -346,67 +326,48 @@ func (r *EndpointsReconciler) writeIfNeeded(ctx context.Context, svc *corev1.Ser
 // deleteEndpoints deletes the Endpoints at key when this controller may
 // (spec 1.2, 1.3, 8.6): they carry its managed-by label, or the start-up sweep
 // found them orphaned (serviceGone) and they are not a leader-election lock.
+// Once they are gone, or are not this controller's to delete, the Service's
+// state is forgotten; a failed delete keeps it for the retry (the failures
+// count, the orphan mark).
 func (r *EndpointsReconciler) deleteEndpoints(ctx context.Context, key types.NamespacedName, serviceGone bool) (string, error) {
-	r.known.forget(key)
-	if serviceGone {
-		r.triggers.Forget(key)
-		r.stale.forget(key)
-		r.verified.Delete(key)
-	}
-	r.published.forget(key)
-	r.reported.Delete(key)
-	_, orphan := r.orphans.LoadAndDelete(key)
+	orphan := serviceGone && r.states.isOrphan(key)
 	ep, err := r.reader.endpoints(ctx, key)
 	if err != nil {
 		return "", err
 	}
-	if ep == nil {
-		return resultSkipped, nil
-	}
-	if !endpoints.MayDelete(ep, orphan && serviceGone) {
-		if !endpoints.IsLeaderElectionLock(ep) {
+	if ep == nil || !endpoints.MayDelete(ep, orphan) {
+		if ep != nil && !endpoints.IsLeaderElectionLock(ep) {
 			log.FromContext(ctx).V(4).Info("Leaving Endpoints without a Service alone: not written by this controller")
 		}
+		r.forget(key, serviceGone)
 		return resultSkipped, nil
 	}
 	if err := r.remove(ctx, ep); err != nil {
-		if orphan {
-			r.orphans.Store(key, struct{}{})
-		}
 		return "", err
 	}
-	if orphan && r.DryRun {
-		// A dry-run delete leaves the orphan in place: still an orphan.
-		r.orphans.Store(key, struct{}{})
+	if !r.DryRun {
+		// A dry-run delete leaves the Endpoints, and what is known of them
+		// (an orphan, a difference to report), in place.
+		r.forget(key, serviceGone)
 	}
 	return resultDeleted, nil
+}
+
+// forget drops what is remembered of the Service at key (serviceStates.forget)
+// and, once it is deleted, the trigger times of its Pods: like the reference
+// controller, the trigger-time tracker keeps them while the Service exists,
+// so that a Service managed again reports the changes since (spec 7.3).
+func (r *EndpointsReconciler) forget(key types.NamespacedName, serviceGone bool) {
+	r.states.forget(key)
+	if serviceGone {
+		r.triggers.Forget(key)
+	}
 }
 
 // foreignLabels tells UpToDate which labels of current belong to other field
 // managers (see endpoints.ForeignLabels).
 func (r *EndpointsReconciler) foreignLabels(current *corev1.Endpoints) func(string) bool {
 	return endpoints.ForeignLabels(r.WriteMethod, current)
-}
-
-// failed counts a failed sync of key and returns how many in a row failed.
-func (r *EndpointsReconciler) failed(key types.NamespacedName) int {
-	r.failuresMu.Lock()
-	defer r.failuresMu.Unlock()
-	if r.failures[key] == 0 {
-		servicesFailing.Inc()
-	}
-	r.failures[key]++
-	return r.failures[key]
-}
-
-// succeeded records that key's last sync succeeded.
-func (r *EndpointsReconciler) succeeded(key types.NamespacedName) {
-	r.failuresMu.Lock()
-	defer r.failuresMu.Unlock()
-	if _, found := r.failures[key]; found {
-		delete(r.failures, key)
-		servicesFailing.Dec()
-	}
 }
 
 // init fills in defaults and checks the required fields.
@@ -444,13 +405,8 @@ func (r *EndpointsReconciler) init() error {
 		r.DelayClock = clock.RealClock{}
 	}
 	r.bursts = newBurstBatcher(r.BurstMaxDelay, r.DelayClock)
-	r.ownWrites = newOwnWrites()
-	r.known = newUpToDateInputs()
 	r.triggers = endpoints.NewTriggerTimeTracker()
-	r.stale = newStaleTracker()
-	r.published = newPublishedState()
-	r.shadow = newShadowState(r.ShadowSettle, r.Clock)
-	r.failures = make(map[types.NamespacedName]int)
+	r.states = newServiceStates(r.ShadowSettle, r.Clock)
 	if r.APIReader == nil {
 		r.APIReader = r.Client
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -54,14 +55,34 @@ func retryTestPod(name, ip string, ready bool, readySince time.Time) *corev1.Pod
 	}
 }
 
-// gaugeValue returns the value of the servicesFailing gauge.
-func gaugeValue(t *testing.T) float64 {
+// gaugeValue returns the value of the services_failing gauge of r alone.
+func gaugeValue(t *testing.T, r *EndpointsReconciler) float64 {
 	t.Helper()
-	var m dto.Metric
-	if err := servicesFailing.Write(&m); err != nil {
-		t.Fatal(err)
+	return stateGauge(t, r, "endpoints_controller_services_failing", "")
+}
+
+// stateGauge returns the gauge name (with the state label, when not "") as
+// the collector computes it from r's states when scraped.
+func stateGauge(t *testing.T, r *EndpointsReconciler, name, state string) float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(&stateCollector{states: map[*serviceStates]struct{}{r.states: {}}})
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("Gathering the gauges: %v", err)
 	}
-	return m.GetGauge().GetValue()
+	for _, mf := range families {
+		for _, m := range mf.GetMetric() {
+			if mf.GetName() != name {
+				continue
+			}
+			if state == "" || (len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == state) {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("No gauge %s %q", name, state)
+	return 0
 }
 
 // drainEvents returns the events recorded so far.
@@ -111,14 +132,14 @@ func TestWriteRefusedLongerThanFastRetries(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := ctrl.Request{NamespacedName: retryTestKey}
-	failing := gaugeValue(t)
+	failing := gaugeValue(t, r)
 
 	for i := 1; i <= maxRetries; i++ {
 		res, err := r.Reconcile(ctx, req)
 		if err == nil || res != (ctrl.Result{}) {
 			t.Fatalf("failed sync %d: result %+v, error %v; want the error, for the fast back-off", i, res, err)
 		}
-		if got := gaugeValue(t) - failing; got != 1 {
+		if got := gaugeValue(t, r) - failing; got != 1 {
 			t.Fatalf("failed sync %d: services_failing went up by %v, want 1", i, got)
 		}
 	}
@@ -139,7 +160,7 @@ func TestWriteRefusedLongerThanFastRetries(t *testing.T) {
 			t.Errorf("slow retry %d: events %q, want %d %s and one %s", i, evs, wantFailing, ReasonFailedToSyncEndpoints, ReasonFailedToCreateEndpoint)
 		}
 	}
-	if got := gaugeValue(t) - failing; got != 1 {
+	if got := gaugeValue(t, r) - failing; got != 1 {
 		t.Errorf("services_failing went up by %v during the slow retries, want 1", got)
 	}
 
@@ -147,7 +168,7 @@ func TestWriteRefusedLongerThanFastRetries(t *testing.T) {
 	if res, err := r.Reconcile(ctx, req); err != nil || res != (ctrl.Result{}) {
 		t.Fatalf("sync once writes are accepted: result %+v, error %v; want success", res, err)
 	}
-	if got := gaugeValue(t) - failing; got != 0 {
+	if got := gaugeValue(t, r) - failing; got != 0 {
 		t.Errorf("services_failing is %v above where it started after the success, want 0", got)
 	}
 	if want := maxRetries + 3; creates != want {
@@ -294,7 +315,7 @@ func TestConflictCostsOneRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.verified {
-				r.verified.Store(retryTestKey, struct{}{})
+				r.states.setVerified(retryTestKey)
 			}
 			result, err := r.sync(ctx, retryTestKey)
 			if (err != nil) != tc.wantErr || result != tc.wantResult {
@@ -319,7 +340,7 @@ func TestConflictCostsOneRoundTrip(t *testing.T) {
 			// The cache still shows the older version: it must count as
 			// stale, so that the next sync waits instead of conflicting again.
 			if cached != nil {
-				if _, stale := r.stale.check(cached); !stale {
+				if _, stale := r.states.check(cached); !stale {
 					t.Errorf("the cached version %s is not marked stale after the conflict", cached.ResourceVersion)
 				}
 			}
@@ -349,7 +370,7 @@ func endpointsWith(ip, managedBy string) *corev1.Endpoints {
 // cache that shows a version older than the newest known one is stale too,
 // not only the replaced version itself.
 func TestStaleWaitsAreBounded(t *testing.T) {
-	s := newStaleTracker()
+	s := newServiceStates(0, nil)
 	at := func(rv string) *corev1.Endpoints {
 		return &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web", ResourceVersion: rv}}
 	}
@@ -517,7 +538,7 @@ func TestWritesCarryTheDecidedVersion(t *testing.T) {
 		if err := r.init(); err != nil {
 			t.Fatal(err)
 		}
-		r.verified.Store(retryTestKey, struct{}{}) // decide from the cache
+		r.states.setVerified(retryTestKey) // decide from the cache
 		_, _ = r.sync(ctx, retryTestKey)
 		if len(got) == 0 || got[0] != cached.ResourceVersion {
 			t.Errorf("applied resourceVersions %q, want the first %q", got, cached.ResourceVersion)

@@ -54,6 +54,9 @@ func (r *EndpointsReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 
+	if err := mgr.Add(stateGauges{states: r.states}); err != nil {
+		return fmt.Errorf("adding the gauges: %w", err)
+	}
 	sweep := make(chan event.GenericEvent)
 	if err := mgr.Add(&orphanSweep{reconciler: r, cache: mgr.GetCache(), events: sweep}); err != nil {
 		return fmt.Errorf("adding start-up sweep: %w", err)
@@ -71,7 +74,7 @@ func (r *EndpointsReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err != nil {
 		return err
 	}
-	eps, err := podcache.NewSource(ctx, mgr.GetCache(), &corev1.Endpoints{}, endpointsHandler{own: r.ownWrites})
+	eps, err := podcache.NewSource(ctx, mgr.GetCache(), &corev1.Endpoints{}, endpointsHandler{own: r.states})
 	if err != nil {
 		return err
 	}

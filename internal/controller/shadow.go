@@ -3,13 +3,11 @@ package controller
 import (
 	"context"
 	"strings"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
-	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kube-endpoints/endpoints-controller/internal/diff"
@@ -21,45 +19,29 @@ import (
 // seconds. A difference that lasts 10 s is no race.
 const DefaultShadowSettle = 10 * time.Second
 
-// shadowState is shadow mode (--dry-run): beside another endpoints
-// controller, it reports how the Endpoints this controller would write
-// differ from the live ones.
+// Shadow mode (--dry-run): beside another endpoints controller, the
+// reconciler reports how the Endpoints it would write differ from the live
+// ones.
 //
 // A difference is reported once it has lasted the settle period, so that
 // the other writer's normal lag is not reported: the Service is synced again
 // then, and if its Endpoints still differ, each change is logged and counted
 // once; not again while the difference stays the same. The gauge counts the
-// Services with a reported difference and goes down when a Service converges
-// or goes away.
-type shadowState struct {
-	settle time.Duration
-	clock  clock.PassiveClock
+// Services with a reported difference (computed from their states when
+// scraped) and goes down when a Service converges or goes away.
 
-	mu       sync.Mutex
-	services map[types.NamespacedName]*shadowEntry
-	// differing counts the entries with a reported difference.
-	differing int
-}
-
-// shadowEntry is a Service whose Endpoints differ.
+// shadowEntry is, in a Service's state, a difference of its Endpoints.
 type shadowEntry struct {
 	since    time.Time // when the difference was first seen
 	reported string    // the changes last reported; "" while settling
 	seen     bool      // seen differing by the sync in progress
 }
 
-// newShadowState returns an empty state and sets the gauge to match: a new
-// controller has found no difference yet.
-func newShadowState(settle time.Duration, clk clock.PassiveClock) *shadowState {
-	shadowServicesDiffering.Set(0)
-	return &shadowState{settle: settle, clock: clk, services: make(map[types.NamespacedName]*shadowEntry)}
-}
-
 // differs records that the write of desired over current (nil for a create;
 // desired nil for a delete) would change the Endpoints of key. Once the
 // difference has lasted the settle period, it logs one line per change with
 // the summary of all, and counts each change by kind.
-func (s *shadowState) differs(ctx context.Context, key types.NamespacedName, current, desired *corev1.Endpoints) {
+func (s *serviceStates) differs(ctx context.Context, key types.NamespacedName, current, desired *corev1.Endpoints) {
 	changes := diff.Describe(current, desired)
 	lines := make([]string, len(changes))
 	for i, c := range changes {
@@ -74,13 +56,13 @@ func (s *shadowState) differs(ctx context.Context, key types.NamespacedName, cur
 
 	s.mu.Lock()
 	now := s.clock.Now()
-	e := s.services[key]
-	if e == nil {
-		e = &shadowEntry{since: now}
-		s.services[key] = e
+	st := s.get(key)
+	if st.shadow == nil {
+		st.shadow = &shadowEntry{since: now}
 	}
+	e := st.shadow
 	e.seen = true
-	if e.reported == "" && now.Sub(e.since) < s.settle {
+	if e.reported == "" && now.Sub(e.since) < s.shadowSettle {
 		s.mu.Unlock()
 		logger.V(4).Info("Shadow: Endpoints differ, waiting for the other writer", "endpoints", ref, "since", e.since)
 		return
@@ -89,10 +71,6 @@ func (s *shadowState) differs(ctx context.Context, key types.NamespacedName, cur
 		s.mu.Unlock()
 		logger.V(4).Info("Shadow: Endpoints still differ as reported", "endpoints", ref)
 		return
-	}
-	if e.reported == "" {
-		s.differing++
-		shadowServicesDiffering.Set(float64(s.differing))
 	}
 	e.reported = text
 	s.mu.Unlock()
@@ -106,30 +84,27 @@ func (s *shadowState) differs(ctx context.Context, key types.NamespacedName, cur
 
 // afterSync ends a sync of key that ended with err: a Service not seen
 // differing by a successful sync has converged, or is not managed any more,
-// and is forgotten. It returns when to sync key again: at the end of the
+// and its difference is dropped. It returns when to sync key again: at the end of the
 // settle period of a difference not reported yet, else 0.
-func (s *shadowState) afterSync(key types.NamespacedName, err error) time.Duration {
+func (s *serviceStates) afterSync(key types.NamespacedName, err error) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.services[key]
-	if e == nil {
+	st := s.services[key]
+	if st == nil || st.shadow == nil {
 		return 0
 	}
+	e := st.shadow
 	seen := e.seen
 	e.seen = false
 	switch {
 	case err != nil:
 		return 0 // the error's retry syncs again
 	case !seen:
-		delete(s.services, key)
-		if e.reported != "" {
-			s.differing--
-			shadowServicesDiffering.Set(float64(s.differing))
-		}
+		st.shadow = nil
 		return 0
 	case e.reported == "":
 		// At least a millisecond: a zero RequeueAfter means no requeue.
-		return max(e.since.Add(s.settle).Sub(s.clock.Now()), time.Millisecond)
+		return max(e.since.Add(s.shadowSettle).Sub(s.clock.Now()), time.Millisecond)
 	}
 	return 0
 }

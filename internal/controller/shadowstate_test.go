@@ -34,7 +34,7 @@ func TestShadowStateSettlesThenLogsEachChange(t *testing.T) {
 	desired := live.DeepCopy()
 	desired.Subsets[0].Addresses = []corev1.EndpointAddress{address("10.0.0.1"), address("10.0.0.3")}
 	clk := clocktesting.NewFakePassiveClock(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
-	s := newShadowState(10*time.Second, clk)
+	s := newServiceStates(10*time.Second, clk)
 	sync := func(differs bool, err error) time.Duration {
 		if differs {
 			s.differs(ctx, key, live, desired)
@@ -42,8 +42,8 @@ func TestShadowStateSettlesThenLogsEachChange(t *testing.T) {
 		return s.afterSync(key, err)
 	}
 
-	if d := sync(true, nil); d != 10*time.Second || len(lines) != 0 || s.differing != 0 {
-		t.Fatalf("First sight: requeue after %v, %d lines, %d differing; want 10s, none, 0", d, len(lines), s.differing)
+	if d := sync(true, nil); d != 10*time.Second || len(lines) != 0 || s.gauges().shadowDiffering != 0 {
+		t.Fatalf("First sight: requeue after %v, %d lines, %d differing; want 10s, none, 0", d, len(lines), s.gauges().shadowDiffering)
 	}
 	clk.SetTime(clk.Now().Add(4 * time.Second))
 	if d := sync(true, nil); d != 6*time.Second || len(lines) != 0 {
@@ -59,17 +59,17 @@ func TestShadowStateSettlesThenLogsEachChange(t *testing.T) {
 		`"level"=0 "msg"="Shadow: Endpoints differ" "endpoints"={"name"="web" "namespace"="ns"} "kind"="address_added" "port"="http 8080/TCP" ` +
 			`"detail"="10.0.0.3, ready" "summary"="1 address_added, 1 address_removed"`,
 	}
-	if !reflect.DeepEqual(lines, want) || s.differing != 1 {
-		t.Errorf("After the settle period: %d differing, log lines:\n%q\nwant 1 and\n%q", s.differing, lines, want)
+	if !reflect.DeepEqual(lines, want) || s.gauges().shadowDiffering != 1 {
+		t.Errorf("After the settle period: %d differing, log lines:\n%q\nwant 1 and\n%q", s.gauges().shadowDiffering, lines, want)
 	}
 	sync(true, nil) // the same difference: no new line
 	sync(false, errors.New("conflict"))
-	if len(lines) != 2 || s.differing != 1 {
-		t.Errorf("Same difference, then a failed sync: %d lines, %d differing; want 2, 1", len(lines), s.differing)
+	if len(lines) != 2 || s.gauges().shadowDiffering != 1 {
+		t.Errorf("Same difference, then a failed sync: %d lines, %d differing; want 2, 1", len(lines), s.gauges().shadowDiffering)
 	}
 	sync(false, nil) // converged
-	if len(s.services) != 0 || s.differing != 0 {
-		t.Errorf("After converging: %d entries, %d differing; want none", len(s.services), s.differing)
+	if s.services[key].shadow != nil || s.gauges().shadowDiffering != 0 {
+		t.Errorf("After converging: difference %+v, %d differing; want none", s.services[key].shadow, s.gauges().shadowDiffering)
 	}
 
 	// A difference that goes away within the settle period: never reported.

@@ -56,7 +56,7 @@ func (s *orphanSweep) Start(ctx context.Context) error {
 	}
 	logger.Info("Start-up sweep", "endpoints", len(list.Items), "orphaned", len(orphans))
 	for _, ep := range orphans {
-		s.reconciler.orphans.Store(client.ObjectKeyFromObject(ep), struct{}{})
+		s.reconciler.states.markOrphan(client.ObjectKeyFromObject(ep))
 		select {
 		case s.events <- event.GenericEvent{Object: ep}:
 		case <-ctx.Done():

@@ -42,7 +42,7 @@ const FieldManager = endpoints.FieldManager
 func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, current, desired *corev1.Endpoints) (string, error) {
 	logger := log.FromContext(ctx)
 	if r.DryRun {
-		r.shadow.differs(ctx, client.ObjectKeyFromObject(desired), current, desired)
+		r.states.differs(ctx, client.ObjectKeyFromObject(desired), current, desired)
 	}
 	method := r.WriteMethod
 	create := current == nil
@@ -156,10 +156,10 @@ func (r *EndpointsReconciler) recordWrite(current, desired *corev1.Endpoints, pa
 	if current != nil && desired.ResourceVersion != current.ResourceVersion {
 		// Spec 8.5: until the cache shows a newer version than the one just
 		// replaced, syncing from it would act on stale data.
-		r.stale.replaced(current, desired.ResourceVersion)
+		r.states.replaced(current, desired.ResourceVersion)
 	}
 	if !partial {
-		r.ownWrites.wrote(desired)
+		r.states.wrote(desired)
 	}
 }
 
@@ -219,7 +219,7 @@ func (r *EndpointsReconciler) remove(ctx context.Context, ep *corev1.Endpoints) 
 	opts := []client.DeleteOption{client.Preconditions{UID: &uid, ResourceVersion: &version}}
 	if r.DryRun {
 		opts = append(opts, client.DryRunAll)
-		r.shadow.differs(ctx, client.ObjectKeyFromObject(ep), ep, nil)
+		r.states.differs(ctx, client.ObjectKeyFromObject(ep), ep, nil)
 	}
 	ctx, cancel, err := r.fence(ctx)
 	if err != nil {
