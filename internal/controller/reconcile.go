@@ -225,102 +225,93 @@ func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName
 	return result, err
 }
 
-// converge writes the Endpoints that res publishes unless current, read from
-// the cache (nil when there are none), already shows them.
+// maxWrites bounds the writes of one sync: the one decided first and, after
+// a conflict (409), one more decided from the live Endpoints. A second
+// conflict is an error, retried with back-off: never a spin.
+const maxWrites = 2
+
+// converge is the write decision: it makes the Endpoints publish res, with
+// current what the cache shows (nil when there are none), in at most
+// maxWrites writes.
 //
 // The cache can be behind the API server: after a fail-over, the new
 // leader's informers may not show the last writes of the previous one yet
 // (its watches may still be reconnecting after an API server restart), and
 // another writer may have just changed the Endpoints. Writing from such a
-// cache fails with a conflict (409). So the first write of each Service by
-// this process is decided from the live Endpoints, read from the API server;
+// cache fails with a conflict. So the first write of each Service by this
+// process is decided from the live Endpoints, read from the API server;
 // later writes start from the cache, which the stale guard keeps from being
 // older than what this process wrote or read. Missing Endpoints are the
 // exception (most of a start-up on a new cluster): a create cannot replace
-// anything, so it is sent without that read, and an AlreadyExists answer
-// leads to the read. A conflict then costs one
-// extra round trip: the live Endpoints are read and the write is decided once
-// more from them. A second conflict is an error, retried with back-off: never
-// a spin.
+// anything, so it is sent without that read, and an AlreadyExists answer is
+// a conflict like any other. After a conflict the live Endpoints are read
+// and the write is decided once more from them.
 func (r *EndpointsReconciler) converge(ctx context.Context, svc *corev1.Service, current *corev1.Endpoints,
 	res endpoints.Result, triggerTime time.Time) (string, error) {
+	logger := log.FromContext(ctx)
 	key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
-	verified := r.states.isVerified(key)
-	if verified {
-		result, err := r.writeIfNeeded(ctx, svc, current, res, triggerTime)
-		if !isConflict(err) {
-			return result, err
+	from := current // what the write is decided from
+	// (Apply creates and changes alike, so even its create is decided from
+	// the live Endpoints.)
+	createFromCache := current == nil && r.WriteMethod != WriteApply
+	if !r.states.isVerified(key) && !createFromCache && !r.upToDate(svc, current, res, triggerTime) {
+		live, err := r.readLive(ctx, key, current)
+		if err != nil {
+			return "", err
 		}
-		log.FromContext(ctx).V(2).Info("Conflict: reading the live Endpoints to decide once more", "reason", err.Error())
-	} else if current != nil && r.upToDate(svc, current, res, triggerTime) {
-		r.states.setPublished(key, publishedOf(res))
-		return resultUnchanged, nil
-	} else if current == nil && r.WriteMethod != WriteApply {
-		// A create: it fails with AlreadyExists rather than replace
-		// Endpoints that the cache does not show yet. (Apply creates and
-		// changes alike, so it is decided from the live Endpoints.)
-		result, err := r.writeIfNeeded(ctx, svc, nil, res, triggerTime)
-		if !isConflict(err) {
-			if err == nil {
-				r.states.setVerified(key)
+		from = live
+	}
+	for attempt := 1; ; attempt++ {
+		desired := endpoints.DesiredManagedBy(svc, from, res, triggerTime, r.ManagedBy)
+		if from != nil && endpoints.UpToDate(from, desired, r.foreignLabels(from)) {
+			logger.V(5).Info("Endpoints are up to date", "ready", res.Ready, "notReady", res.NotReady)
+			r.states.setPublished(key, publishedOf(res))
+			return resultUnchanged, nil
+		}
+		result, err := r.write(ctx, svc, from, desired)
+		if err == nil {
+			// A write accepted without a conflict was decided from what the
+			// API server holds.
+			r.states.setVerified(key)
+			if !r.DryRun {
+				r.states.setPublished(key, publishedOf(res))
 			}
-			return result, err
+			return result, nil
 		}
-		verified = true // one more attempt, from the live Endpoints, and no more
-		log.FromContext(ctx).V(2).Info("Conflict: reading the live Endpoints to decide once more", "reason", err.Error())
+		if !isConflict(err) || attempt == maxWrites {
+			return "", err
+		}
+		logger.V(2).Info("Conflict: reading the live Endpoints to decide once more", "reason", err.Error())
+		if from, err = r.readLive(ctx, key, current); err != nil {
+			return "", err
+		}
 	}
-	result, err := r.writeFromLive(ctx, svc, current, res, triggerTime)
-	if verified || !isConflict(err) {
-		return result, err
-	}
-	// The write from the live Endpoints met another writer: once more.
-	log.FromContext(ctx).V(2).Info("Conflict: reading the live Endpoints to decide once more", "reason", err.Error())
-	return r.writeFromLive(ctx, svc, current, res, triggerTime)
 }
 
-// writeFromLive reads the live Endpoints from the API server and writes the
-// Endpoints that res publishes unless they already show them. current is
-// what the cache showed.
-func (r *EndpointsReconciler) writeFromLive(ctx context.Context, svc *corev1.Service, current *corev1.Endpoints,
-	res endpoints.Result, triggerTime time.Time) (string, error) {
-	key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+// readLive reads the Endpoints at key from the API server (nil when there
+// are none). current is what the cache showed: when the live Endpoints are
+// newer, the cache is behind and must not be synced from until it shows
+// them.
+func (r *EndpointsReconciler) readLive(ctx context.Context, key types.NamespacedName,
+	current *corev1.Endpoints) (*corev1.Endpoints, error) {
 	live := &corev1.Endpoints{}
 	if err := r.APIReader.Get(ctx, key, live); err != nil {
 		if !apierrors.IsNotFound(err) {
-			return "", fmt.Errorf("getting live Endpoints %s: %w", key, err)
+			return nil, fmt.Errorf("getting live Endpoints %s: %w", key, err)
 		}
 		live = nil
 	}
 	r.states.setVerified(key)
 	if current != nil && live != nil && newer(live.ResourceVersion, current.ResourceVersion) {
-		// The cache is behind: it must not be synced from until it shows
-		// the live version.
 		r.states.replaced(current, live.ResourceVersion)
 	}
-	return r.writeIfNeeded(ctx, svc, live, res, triggerTime)
+	return live, nil
 }
 
-// upToDate reports whether current already publishes res.
+// upToDate reports whether current (nil for none) already publishes res.
 func (r *EndpointsReconciler) upToDate(svc *corev1.Service, current *corev1.Endpoints, res endpoints.Result, triggerTime time.Time) bool {
-	return endpoints.UpToDate(current, endpoints.DesiredManagedBy(svc, current, res, triggerTime, r.ManagedBy), r.foreignLabels(current))
-}
-
-// writeIfNeeded writes the Endpoints that res publishes unless current
-// already shows them.
-func (r *EndpointsReconciler) writeIfNeeded(ctx context.Context, svc *corev1.Service, current *corev1.Endpoints,
-	res endpoints.Result, triggerTime time.Time) (string, error) {
-	key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
-	desired := endpoints.DesiredManagedBy(svc, current, res, triggerTime, r.ManagedBy)
-	if current != nil && endpoints.UpToDate(current, desired, r.foreignLabels(current)) {
-		log.FromContext(ctx).V(5).Info("Endpoints are up to date", "ready", res.Ready, "notReady", res.NotReady)
-		r.states.setPublished(key, publishedOf(res))
-		return resultUnchanged, nil
-	}
-	result, err := r.write(ctx, svc, current, desired)
-	if err == nil && !r.DryRun {
-		r.states.setPublished(key, publishedOf(res))
-	}
-	return result, err
+	return current != nil &&
+		endpoints.UpToDate(current, endpoints.DesiredManagedBy(svc, current, res, triggerTime, r.ManagedBy), r.foreignLabels(current))
 }
 
 // deleteEndpoints deletes the Endpoints at key when this controller may

@@ -16,7 +16,7 @@ type serviceState struct {
 	// are deleted even without the managed-by label (spec 8.6).
 	orphan bool
 	// verified: this process has read the live Endpoints from the API
-	// server, so a write may be decided from the cache (see decide).
+	// server, so a write may be decided from the cache (see converge).
 	verified bool
 	// failures counts the syncs that failed in a row (spec 8.4); a Service
 	// with failures counts in the services_failing gauge.

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -37,8 +38,12 @@ var WriteMethods = endpoints.WriteMethods
 // FieldManager is the field manager of every write.
 const FieldManager = endpoints.FieldManager
 
-// write creates or changes the Endpoints so they equal desired; current is nil
-// when there are none. It returns the sync result.
+// write sends the one write that makes the Endpoints equal desired, decided
+// from current (nil when there are none: a create), and accounts for it. It
+// returns the sync result, or the error of the sync: a create in a
+// terminating namespace is dropped (spec 8.3); a conflict is counted and
+// returned for converge to resolve; any other refusal raises a Warning event
+// (spec 8.4).
 func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, current, desired *corev1.Endpoints) (string, error) {
 	logger := log.FromContext(ctx)
 	if r.DryRun {
@@ -62,27 +67,29 @@ func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, cu
 			method, desired, partial = WritePatch, stripped, true
 		}
 	}
-	ctx, cancel, err := r.fence(ctx)
-	if err != nil {
-		return "", err
+	if err := r.send(ctx, method, current, desired); err != nil {
+		if errors.Is(err, errFenced) {
+			return "", err
+		}
+		if create && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+			// Spec 8.3: the namespace is going away; creates will keep failing.
+			logger.V(5).Info("Namespace is terminating, not creating Endpoints")
+			return resultDropped, nil
+		}
+		reason, verb := ReasonFailedToUpdateEndpoint, "update"
+		if create {
+			reason, verb = ReasonFailedToCreateEndpoint, "create"
+		}
+		if isConflict(err) {
+			// Not for a user to act on: converge resolves it.
+			conflictsTotal.WithLabelValues(string(method)).Inc()
+		} else {
+			r.Recorder.Eventf(svc, desired, corev1.EventTypeWarning, reason, "Sync",
+				"Failed to %s Endpoints %s/%s: %v", verb, svc.Namespace, svc.Name, err)
+		}
+		return "", fmt.Errorf("%s Endpoints %s/%s (%s): %w", strings.TrimSuffix(verb, "e")+"ing", svc.Namespace, svc.Name, method, err)
 	}
-	defer cancel()
-	// Counted before it is sent: a test or an operator that sees the
-	// written object in the API also sees it counted.
-	writesTotal.WithLabelValues(string(method), dryRunLabel(r.DryRun)).Inc()
-	switch method {
-	case writeCreate:
-		err = r.Client.Create(ctx, desired, writeOptions{r.DryRun})
-	case WriteUpdate:
-		err = r.Client.Update(ctx, desired, writeOptions{r.DryRun})
-	case WritePatch:
-		err = r.Client.Patch(ctx, desired, client.MergeFromWithOptions(current, client.MergeFromWithOptimisticLock{}), writeOptions{r.DryRun})
-	case WriteApply:
-		err = r.apply(ctx, desired)
-	}
-	if err != nil {
-		return r.writeFailed(ctx, svc, desired, method, create, err)
-	}
+
 	result, msg := resultUpdated, "Wrote Endpoints"
 	if create {
 		result = resultCreated
@@ -90,13 +97,46 @@ func (r *EndpointsReconciler) write(ctx context.Context, svc *corev1.Service, cu
 	if r.DryRun {
 		msg = "Dry run: would write Endpoints"
 	} else {
-		r.recordWrite(current, desired, partial)
+		if !create && desired.ResourceVersion != current.ResourceVersion {
+			// Spec 8.5: until the cache shows a newer version than the one
+			// just replaced, syncing from it would act on stale data.
+			r.states.replaced(current, desired.ResourceVersion)
+		}
+		if !partial {
+			r.states.wrote(desired)
+		}
 		observeChangeToWrite(desired, r.Clock.Now())
 	}
 	ready, notReady := endpoints.CountAddresses(desired.Subsets)
 	logger.Info(msg, "action", result, "method", method, "endpoints", klog.KObj(desired),
 		"ready", ready, "notReady", notReady, "subsets", len(desired.Subsets))
 	return result, nil
+}
+
+// errFenced marks a write that the fence refused: it was not sent.
+var errFenced = errors.New("refusing to write")
+
+// send sends desired with method, through the fence, and counts it.
+func (r *EndpointsReconciler) send(ctx context.Context, method WriteMethod, current, desired *corev1.Endpoints) error {
+	ctx, cancel, err := r.fence(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	// Counted before it is sent: a test or an operator that sees the
+	// written object in the API also sees it counted.
+	writesTotal.WithLabelValues(string(method), dryRunLabel(r.DryRun)).Inc()
+	switch method {
+	case writeCreate:
+		return r.Client.Create(ctx, desired, writeOptions{r.DryRun})
+	case WriteUpdate:
+		return r.Client.Update(ctx, desired, writeOptions{r.DryRun})
+	case WritePatch:
+		return r.Client.Patch(ctx, desired, client.MergeFromWithOptions(current, client.MergeFromWithOptimisticLock{}), writeOptions{r.DryRun})
+	case WriteApply:
+		return r.apply(ctx, desired)
+	}
+	return fmt.Errorf("unknown write method %q", method)
 }
 
 // fence asks WriteFence whether a write may be sent now; when it may, it
@@ -108,7 +148,7 @@ func (r *EndpointsReconciler) fence(ctx context.Context) (context.Context, conte
 	}
 	deadline, err := r.WriteFence()
 	if err != nil {
-		return nil, nil, fmt.Errorf("refusing to write: %w", err)
+		return nil, nil, fmt.Errorf("%w: %w", errFenced, err)
 	}
 	if deadline.IsZero() {
 		return ctx, func() {}, nil
@@ -117,50 +157,11 @@ func (r *EndpointsReconciler) fence(ctx context.Context) (context.Context, conte
 	return ctx, cancel, nil
 }
 
-// writeFailed handles a write refused by the API server: a create in a
-// terminating namespace is dropped (spec 8.3); a conflict is counted; any
-// other refusal raises a Warning event (spec 8.4). It returns the result and
-// the error of the sync.
-func (r *EndpointsReconciler) writeFailed(ctx context.Context, svc *corev1.Service, desired *corev1.Endpoints,
-	method WriteMethod, create bool, err error) (string, error) {
-	if create && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
-		// Spec 8.3: the namespace is going away; creates will keep failing.
-		log.FromContext(ctx).V(5).Info("Namespace is terminating, not creating Endpoints")
-		return resultDropped, nil
-	}
-	reason, verb := ReasonFailedToUpdateEndpoint, "update"
-	if create {
-		reason, verb = ReasonFailedToCreateEndpoint, "create"
-	}
-	if isConflict(err) {
-		// Not for a user to act on: converge resolves it.
-		conflictsTotal.WithLabelValues(string(method)).Inc()
-	} else {
-		r.Recorder.Eventf(svc, desired, corev1.EventTypeWarning, reason, "Sync",
-			"Failed to %s Endpoints %s/%s: %v", verb, svc.Namespace, svc.Name, err)
-	}
-	return "", fmt.Errorf("%s Endpoints %s/%s (%s): %w", strings.TrimSuffix(verb, "e")+"ing", svc.Namespace, svc.Name, method, err)
-}
-
 // isConflict reports whether err is an HTTP 409 from a write: the cached
 // Endpoints were not the live ones (a stale resourceVersion, or a create of
 // Endpoints the cache did not show yet).
 func isConflict(err error) bool {
 	return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)
-}
-
-// recordWrite remembers what a write that the API server accepted means for
-// the syncs that follow. partial says that the write left part of the change
-// to the sync that its own event triggers.
-func (r *EndpointsReconciler) recordWrite(current, desired *corev1.Endpoints, partial bool) {
-	if current != nil && desired.ResourceVersion != current.ResourceVersion {
-		// Spec 8.5: until the cache shows a newer version than the one just
-		// replaced, syncing from it would act on stale data.
-		r.states.replaced(current, desired.ResourceVersion)
-	}
-	if !partial {
-		r.states.wrote(desired)
-	}
 }
 
 // apply writes desired with server-side apply: the subsets, the labels and
