@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,9 +67,34 @@ func (s size) String() string {
 
 // contender is one controller under test.
 type contender struct {
+	key  string // contenderKCM or contenderOurs
 	name string
 	bin  string
 	args func(kubeconfig string) []string
+	// extra are flags added to this controller's for this contender only
+	// (--contenders 'ours[--concurrent-syncs=5]').
+	extra []string
+}
+
+// parseContenders reads --contenders: kcm, ours, or ours[FLAGS] for this
+// controller with extra space-separated flags, so that variants run side by
+// side in one invocation.
+func parseContenders(spec string, all map[string]contender) ([]contender, error) {
+	var out []contender
+	for _, tok := range strings.Split(spec, ",") {
+		tok = strings.TrimSpace(tok)
+		key, flags, variant := strings.Cut(tok, "[")
+		ct, ok := all[key]
+		if !ok || (variant && (!strings.HasSuffix(flags, "]") || key != contenderOurs)) {
+			return nil, fmt.Errorf("--contenders: unknown %q (kcm, ours, ours[FLAGS])", tok)
+		}
+		if variant {
+			ct.extra = strings.Fields(strings.TrimSuffix(flags, "]"))
+			ct.name += " " + strings.Join(ct.extra, " ")
+		}
+		out = append(out, ct)
+	}
+	return out, nil
 }
 
 type options struct {
@@ -81,6 +108,9 @@ type options struct {
 	workdir    string
 	timeout    time.Duration
 	contenders string
+	// heapProfile: after the initial convergence, save this controller's
+	// heap profile and report its live heap per cached Pod.
+	heapProfile bool
 }
 
 func parseSizes(s string) ([]size, error) {
@@ -120,9 +150,11 @@ func run() error {
 	flag.StringVar(&o.ours, "controller", "bin/endpoints-controller", "This controller's binary.")
 	flag.StringVar(&o.kcm, "kube-controller-manager", "", "kube-controller-manager binary; default: kube-controller-manager in --assets.")
 	flag.StringVar(&o.oursArgs, "controller-args", "", "Extra flags for this controller, space-separated (e.g. --concurrent-syncs=10).")
-	flag.StringVar(&o.contenders, "contenders", "kcm,ours", "Which controllers to run, in order: kcm, ours.")
+	flag.StringVar(&o.contenders, "contenders", "kcm,ours", "Which controllers to run, in order: kcm, ours, or ours[FLAGS] for this controller with extra flags, e.g. kcm,ours,ours[--concurrent-syncs=5].")
 	flag.Float64Var(&o.churn, "churn", 0.1, "Fraction of Pods flipped to not ready in the churn burst.")
 	flag.IntVar(&o.runs, "runs", 1, "Runs of each size.")
+	flag.BoolVar(&o.heapProfile, "heap-profile", false, "After the initial convergence, save this controller's heap profile "+
+		"(heap.pb.gz in the run's directory, after a GC) and print its live heap per Pod.")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "Bound of each convergence wait.")
 	flag.StringVar(&o.workdir, "workdir", "", "Directory for logs and kubeconfigs; a temporary one when empty.")
 	var rolloutSize string
@@ -150,28 +182,26 @@ func run() error {
 		}
 	}
 	all := map[string]contender{
-		contenderKCM: {name: "kube-controller-manager", bin: o.kcm, args: func(kubeconfig string) []string {
+		contenderKCM: {key: contenderKCM, name: "kube-controller-manager", bin: o.kcm, args: func(kubeconfig string) []string {
 			return []string{"--kubeconfig=" + kubeconfig, "--controllers=endpoints-controller", "--leader-elect=false",
 				"--kube-api-qps=1000", "--kube-api-burst=2000", "--secure-port=0", "--v=1"}
 		}},
-		contenderOurs: {name: "endpoints-controller", bin: o.ours, args: func(kubeconfig string) []string {
+		contenderOurs: {key: contenderOurs, name: "endpoints-controller", bin: o.ours, args: func(kubeconfig string) []string {
 			return append([]string{"--kubeconfig=" + kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0"},
 				strings.Fields(o.oursArgs)...)
 		}},
 	}
-	if rolloutSize != "" {
-		return rolloutCommand(o, rolloutSize, rolloutNodes, all)
+	contenders, err := parseContenders(o.contenders, all)
+	if err != nil {
+		return err
 	}
-	var contenders []contender
-	for _, c := range strings.Split(o.contenders, ",") {
-		ct, ok := all[strings.TrimSpace(c)]
-		if !ok {
-			return fmt.Errorf("--contenders: unknown %q (kcm, ours)", c)
-		}
+	for _, ct := range contenders {
 		if _, err := os.Stat(ct.bin); err != nil {
 			return fmt.Errorf("%s binary: %w", ct.name, err)
 		}
-		contenders = append(contenders, ct)
+	}
+	if rolloutSize != "" {
+		return rolloutCommand(o, rolloutSize, rolloutNodes, contenders)
 	}
 	fmt.Printf("Work directory: %s\n", o.workdir)
 	var results []result
@@ -203,6 +233,7 @@ type result struct {
 	churnLag           time.Duration // from the burst's last change
 	churnCPU           float64
 	peakRSS            int64 // bytes
+	liveHeap           int64 // bytes after a GC, once converged (--heap-profile)
 	writesInitial      map[string]float64
 	writesChurn        map[string]float64
 	burstDuration      time.Duration
@@ -243,7 +274,7 @@ func total(m map[string]float64) float64 {
 // measure runs contender c on a fresh control plane loaded with sz.
 func measure(o options, sz size, c contender, run int) (result, error) {
 	res := result{size: sz, run: run, contender: c.name}
-	dir := filepath.Join(o.workdir, fmt.Sprintf("%dx%d-%dns-run%d-%s", sz.Services, sz.Pods, sz.Namespaces, run+1, c.name))
+	dir := filepath.Join(o.workdir, fmt.Sprintf("%dx%d-%dns-run%d-%s", sz.Services, sz.Pods, sz.Namespaces, run+1, dirName(c.name)))
 	cluster, err := localcluster.Start(o.assets, dir)
 	if err != nil {
 		return res, err
@@ -282,7 +313,15 @@ func measure(o options, sz size, c contender, run int) (result, error) {
 		return res, err
 	}
 	defer func() { _ = logFile.Close() }()
-	cmd := exec.Command(c.bin, c.args(cluster.KubeconfigPath)...)
+	args := append(c.args(cluster.KubeconfigPath), c.extra...)
+	pprofAddr := ""
+	if o.heapProfile && c.key == contenderOurs {
+		if pprofAddr, err = freeAddr(); err != nil {
+			return res, err
+		}
+		args = append(args, "--pprof-bind-address="+pprofAddr)
+	}
+	cmd := exec.Command(c.bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	converged := watcher.expect() // every Service must show its Pods
 	t0 := time.Now()
@@ -310,6 +349,14 @@ func measure(o options, sz size, c contender, run int) (result, error) {
 		return res, err
 	}
 	res.writesInitial = diff(mid, before)
+	if pprofAddr != "" {
+		if res.liveHeap, err = saveHeapProfile(ctx, pprofAddr, filepath.Join(dir, "heap.pb.gz")); err != nil {
+			return res, err
+		}
+		pods := sz.Services * sz.Pods
+		fmt.Printf("   live heap after GC: %.1f MiB, %d bytes per Pod (%d Pods, %d Services; profile: %s)\n",
+			float64(res.liveHeap)/(1<<20), res.liveHeap/int64(pods), pods, sz.Services, filepath.Join(dir, "heap.pb.gz"))
+	}
 	cpu1, err := cpuSeconds(cmd.Process.Pid)
 	if err != nil {
 		return res, err
@@ -751,7 +798,7 @@ func printTable(w io.Writer, results []result) {
 		}
 	}
 	fmt.Fprintln(tw, "\nratio to kube-controller-manager (lower is better)")
-	fmt.Fprintln(tw, "load\trun\tinitial\tinitial CPU\tchurn\tchurn lag\tchurn CPU\twrites\tpeak RSS")
+	fmt.Fprintln(tw, "load\trun\tcontroller\tinitial\tinitial CPU\tchurn\tchurn lag\tchurn CPU\twrites\tpeak RSS")
 	ratio := func(a, b float64) string {
 		if b == 0 {
 			return "-"
@@ -763,7 +810,7 @@ func printTable(w io.Writer, results []result) {
 		if !ok || r.contender == b.contender {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.size, r.run+1,
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.size, r.run+1, r.contender,
 			ratio(r.initial.Seconds(), b.initial.Seconds()), ratio(r.initialCPU, b.initialCPU),
 			ratio(r.churn.Seconds(), b.churn.Seconds()), ratio(r.churnLag.Seconds(), b.churnLag.Seconds()),
 			ratio(r.churnCPU, b.churnCPU),
@@ -771,4 +818,58 @@ func printTable(w io.Writer, results []result) {
 			ratio(float64(r.peakRSS), float64(b.peakRSS)))
 	}
 	_ = tw.Flush()
+}
+
+// dirName turns a contender's name into a directory name.
+func dirName(name string) string {
+	return strings.NewReplacer(" ", "", "-", "", "=", "").Replace(name)
+}
+
+// freeAddr returns a loopback address with a port free at the moment.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String(), nil
+}
+
+// saveHeapProfile saves the heap profile of the controller serving pprof on
+// addr to path, after a GC (gc=1), and returns the live heap: HeapAlloc of
+// the runtime's MemStats that /debug/pprof/heap?debug=1 ends with, also
+// read after a GC.
+func saveHeapProfile(ctx context.Context, addr, path string) (int64, error) {
+	get := func(query string) ([]byte, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/debug/pprof/heap?"+query, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = resp.Body.Close() }()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("heap profile: %s", resp.Status)
+		}
+		return io.ReadAll(resp.Body)
+	}
+	profile, err := get("gc=1")
+	if err != nil {
+		return 0, err
+	}
+	if err := os.WriteFile(path, profile, 0o600); err != nil {
+		return 0, err
+	}
+	text, err := get("gc=1&debug=1")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(text), "\n") {
+		if v, ok := strings.CutPrefix(line, "# HeapAlloc = "); ok {
+			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, errors.New("heap profile: no HeapAlloc in debug=1 output")
 }

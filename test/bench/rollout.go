@@ -21,7 +21,7 @@ const (
 )
 
 // rolloutCommand runs the rollout scenario at size DEPLOYMENTSxREPLICAS.
-func rolloutCommand(o options, size string, nodes int, contenders map[string]contender) error {
+func rolloutCommand(o options, size string, nodes int, contenders []contender) error {
 	d, r, ok := strings.Cut(size, "x")
 	deployments, err1 := strconv.Atoi(d)
 	replicas, err2 := strconv.Atoi(r)
@@ -38,7 +38,7 @@ func rolloutCommand(o options, size string, nodes int, contenders map[string]con
 // without its endpoints controller ("ours"). Both publish beside KCM's
 // EndpointSlice controller, whose latency in the same cluster is the
 // yardstick that takes the machine's load out of the comparison.
-func runRollout(o options, deployments, replicas, nodes int, contenders map[string]contender) error {
+func runRollout(o options, deployments, replicas, nodes int, contenders []contender) error {
 	type row struct {
 		name string
 		run  int
@@ -46,15 +46,10 @@ func runRollout(o options, deployments, replicas, nodes int, contenders map[stri
 	}
 	var rows []row
 	for r := range o.runs {
-		for _, c := range strings.Split(o.contenders, ",") {
-			c = strings.TrimSpace(c)
-			ct, ok := contenders[c]
-			if !ok {
-				return fmt.Errorf("--contenders: unknown %q (kcm, ours)", c)
-			}
+		for _, ct := range contenders {
 			name := ct.name
 			fmt.Printf("== rollout %dx%d on %d Nodes, run %d: %s\n", deployments, replicas, nodes, r+1, name)
-			res, err := rolloutOnce(o, c, deployments, replicas, nodes, r)
+			res, err := rolloutOnce(o, ct, deployments, replicas, nodes, r)
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
@@ -79,12 +74,12 @@ func runRollout(o options, deployments, replicas, nodes int, contenders map[stri
 	return nil
 }
 
-func rolloutOnce(o options, contender string, deployments, replicas, nodes, run int) (*rollout.Result, error) {
-	dir := filepath.Join(o.workdir, fmt.Sprintf("rollout-%dx%d-run%d-%s", deployments, replicas, run+1, contender))
+func rolloutOnce(o options, ct contender, deployments, replicas, nodes, run int) (*rollout.Result, error) {
+	dir := filepath.Join(o.workdir, fmt.Sprintf("rollout-%dx%d-run%d-%s", deployments, replicas, run+1, dirName(ct.name)))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	co := realcluster.Options{AssetsDir: o.assets, Dir: dir, Nodes: nodes}
-	if contender == contenderKCM {
+	if ct.key == contenderKCM {
 		co.Controllers = "*"
 	}
 	cluster, err := realcluster.Start(ctx, co)
@@ -92,7 +87,7 @@ func rolloutOnce(o options, contender string, deployments, replicas, nodes, run 
 		return nil, err
 	}
 	defer func() { _ = cluster.Stop() }()
-	if contender == contenderOurs {
+	if ct.key == contenderOurs {
 		logFile, err := os.Create(filepath.Join(dir, "controller.log"))
 		if err != nil {
 			return nil, err
@@ -100,7 +95,7 @@ func rolloutOnce(o options, contender string, deployments, replicas, nodes, run 
 		defer func() { _ = logFile.Close() }()
 		args := append([]string{"--kubeconfig=" + cluster.KubeconfigPath, "--metrics-bind-address=0", "--health-probe-bind-address=0"},
 			strings.Fields(o.oursArgs)...)
-		cmd := exec.Command(o.ours, args...)
+		cmd := exec.Command(o.ours, append(args, ct.extra...)...)
 		cmd.Stdout, cmd.Stderr = logFile, logFile
 		if err := cmd.Start(); err != nil {
 			return nil, err
