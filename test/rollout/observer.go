@@ -64,6 +64,8 @@ type publisher struct {
 	// whose Pod is not ready or gone; stale is their count now.
 	staleSeconds float64
 	stale        int
+	// staleBy is stale per Service, so that an event recounts only its own.
+	staleBy map[string]int
 }
 
 // observer watches Pods, Endpoints and EndpointSlices of one namespace and
@@ -90,7 +92,7 @@ type podAddr struct {
 
 func newObserver() *observer {
 	newPub := func(name string) *publisher {
-		return &publisher{name: name, views: map[string]view{}, pending: map[string]map[string]change{}}
+		return &publisher{name: name, views: map[string]view{}, pending: map[string]map[string]change{}, staleBy: map[string]int{}}
 	}
 	return &observer{
 		pods:   map[string]map[string]podAddr{},
@@ -181,7 +183,7 @@ func (o *observer) recompute(now time.Time, svc, ip string) {
 	}
 	for _, p := range []*publisher{o.eps, o.eps2} {
 		o.open(p, now, svc, ip, st)
-		p.stale = o.countStale(p)
+		o.recountStale(p, svc)
 	}
 }
 
@@ -213,19 +215,26 @@ func (o *observer) publish(p *publisher, now time.Time, svc string, v view) {
 			delete(p.pending[svc], ip)
 		}
 	}
-	p.stale = o.countStale(p)
+	o.recountStale(p, svc)
 }
 
-func (o *observer) countStale(p *publisher) int {
+// recountStale recounts the addresses of svc that p lists as ready while
+// the Pods say they are not ready or gone: the cost of an event is its
+// Service's addresses, not the namespace's.
+func (o *observer) recountStale(p *publisher, svc string) {
 	n := 0
-	for svc, v := range p.views {
-		for ip, st := range v {
-			if st == ready && o.want[svc][ip] != ready {
-				n++
-			}
+	want := o.want[svc]
+	for ip, st := range p.views[svc] {
+		if st == ready && want[ip] != ready {
+			n++
 		}
 	}
-	return n
+	p.stale += n - p.staleBy[svc]
+	if n == 0 {
+		delete(p.staleBy, svc)
+	} else {
+		p.staleBy[svc] = n
+	}
 }
 
 // endpoints records the Endpoints of svc (nil when deleted).

@@ -14,6 +14,7 @@
 package rollout
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -23,6 +24,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -472,25 +475,29 @@ func EndpointsWritesByVerb(ctx context.Context, cs kubernetes.Interface) (map[st
 	if err != nil {
 		return nil, fmt.Errorf("reading the API server's metrics: %w", err)
 	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("parsing the API server's metrics: %w", err)
+	}
 	out := map[string]float64{}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `resource="endpoints"`) {
+	family, ok := families["apiserver_request_total"]
+	if !ok {
+		return out, nil
+	}
+	for _, m := range family.GetMetric() {
+		labels := map[string]string{}
+		for _, lp := range m.GetLabel() {
+			labels[lp.GetName()] = lp.GetValue()
+		}
+		verb := labels["verb"]
+		if labels["resource"] != "endpoints" || verb == "GET" || verb == "LIST" || verb == "WATCH" {
 			continue
 		}
-		verb := label(line, "verb")
-		switch verb {
-		case "GET", "LIST", "WATCH":
-			continue
-		}
-		words := strings.Fields(line)
-		v, err := strconv.ParseFloat(words[len(words)-1], 64)
-		if err != nil {
-			return nil, fmt.Errorf("parsing %q: %w", line, err)
-		}
-		if code := label(line, "code"); code != "" && !strings.HasPrefix(code, "2") {
+		if code := labels["code"]; code != "" && !strings.HasPrefix(code, "2") {
 			verb += "(" + code + ")"
 		}
-		out[verb] += v
+		out[verb] += m.GetCounter().GetValue()
 	}
 	return out, nil
 }
@@ -511,15 +518,6 @@ func EndpointsWrites(ctx context.Context, cs kubernetes.Interface) (float64, err
 
 // label returns the value of label name in a line of the Prometheus text
 // format, "" when it has none.
-func label(line, name string) string {
-	_, after, ok := strings.Cut(line, name+`="`)
-	if !ok {
-		return ""
-	}
-	v, _, _ := strings.Cut(after, `"`)
-	return v
-}
-
 // Print writes the result as a table: per publisher the latency from a Pod
 // readiness change to its showing, and the stale address-seconds.
 func (res *Result) Print(w io.Writer, label string) {
