@@ -516,8 +516,6 @@ func EndpointsWrites(ctx context.Context, cs kubernetes.Interface) (float64, err
 	return n, nil
 }
 
-// label returns the value of label name in a line of the Prometheus text
-// format, "" when it has none.
 // Print writes the result as a table: per publisher the latency from a Pod
 // readiness change to its showing, and the stale address-seconds.
 func (res *Result) Print(w io.Writer, label string) {
