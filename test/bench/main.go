@@ -150,8 +150,8 @@ func run() error {
 	flag.StringVar(&o.ours, "controller", "bin/endpoints-controller", "This controller's binary.")
 	flag.StringVar(&o.kcm, "kube-controller-manager", "", "kube-controller-manager binary; default: kube-controller-manager in --assets.")
 	flag.StringVar(&o.oursArgs, "controller-args", "", "Extra flags for this controller, space-separated (e.g. --concurrent-syncs=10).")
-	flag.StringVar(&o.contenders, "contenders", "kcm,ours", "Which controllers to run, in order: kcm, ours, or ours[FLAGS] for this controller with extra flags, "+
-		"e.g. kcm,ours,ours[--concurrent-syncs=5].")
+	flag.StringVar(&o.contenders, "contenders", "kcm,ours", "Which controllers to run, in order: kcm, ours, "+
+		"or ours[FLAGS] for this controller with extra flags, e.g. kcm,ours,ours[--concurrent-syncs=5].")
 	flag.Float64Var(&o.churn, "churn", 0.1, "Fraction of Pods flipped to not ready in the churn burst.")
 	flag.IntVar(&o.runs, "runs", 1, "Runs of each size.")
 	flag.BoolVar(&o.heapProfile, "heap-profile", false, "After the initial convergence, save this controller's heap profile "+
