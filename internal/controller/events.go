@@ -64,9 +64,9 @@ func (r *EndpointsReconciler) reportExcluded(ctx context.Context, svc *corev1.Se
 
 // reportFailing raises a Warning event on the Service whose sync has failed
 // through all the fast retries, when it still exists.
-func (r *EndpointsReconciler) reportFailing(ctx context.Context, key types.NamespacedName, err error) {
-	svc := &corev1.Service{}
-	if r.Client.Get(ctx, key, svc) != nil {
+func (r *EndpointsReconciler) reportFailing(key types.NamespacedName, err error) {
+	svc := r.Index.Service(key)
+	if svc == nil {
 		return
 	}
 	r.Recorder.Eventf(svc, nil, corev1.EventTypeWarning, ReasonFailedToSyncEndpoints, "Sync",

@@ -62,10 +62,8 @@ func (h endpointsHandler) changed(obj client.Object, q workqueue.TypedRateLimiti
 // delays them by batch to merge bursts (spec 9.4), or else merges the syncs
 // of a burst of Pod changes while a lone change syncs at once.
 type podHandler struct {
-	// index finds the Services of a Pod through their selectors; when nil,
-	// the Services of the Pod's namespace are listed through services.
+	// index finds the Services of a Pod through their selectors.
 	index    *podcache.Index
-	services client.Reader
 	selector labels.Selector
 	batch    time.Duration
 	bursts   *burstBatcher
@@ -119,9 +117,9 @@ func (h *podHandler) enqueue(ctx context.Context, q workqueue.TypedRateLimitingI
 
 // forServices calls queue with each managed Service that selects obj.
 func (h *podHandler) forServices(ctx context.Context, obj client.Object, queue func(reconcile.Request)) {
-	pod, ok := podcache.Meta(obj)
-	if !ok {
-		return
+	pod, ok := obj.(*podcache.Pod)
+	if !ok || pod == nil {
+		return // not a compact Pod: the cache is not wired by podcache.Install, which setup refuses
 	}
 	add := func(svc *corev1.Service) {
 		if h.selector != nil && !h.selector.Matches(labels.Set(svc.Labels)) {
@@ -129,20 +127,7 @@ func (h *podHandler) forServices(ctx context.Context, obj client.Object, queue f
 		}
 		queue(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}})
 	}
-	if h.index != nil {
-		if err := h.index.ServicesSelecting(pod.GetNamespace(), pod.GetLabels(), add); err != nil {
-			log.FromContext(ctx).Error(err, "Finding the Services of a Pod", "pod", klog.KObj(pod))
-		}
-		return
-	}
-	services := &corev1.ServiceList{}
-	if err := h.services.List(ctx, services, client.InNamespace(pod.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
-		log.FromContext(ctx).Error(err, "Listing Services for a Pod event", "namespace", pod.GetNamespace())
-		return
-	}
-	for i := range services.Items {
-		if svc := &services.Items[i]; svc.Spec.Selector != nil && podcache.Selects(svc.Spec.Selector, pod.GetLabels()) {
-			add(svc)
-		}
+	if err := h.index.ServicesSelecting(pod.Namespace, pod.Labels, add); err != nil {
+		log.FromContext(ctx).Error(err, "Finding the Services of a Pod", "pod", klog.KObj(pod))
 	}
 }

@@ -100,9 +100,9 @@ type EndpointsReconciler struct {
 	SkipNameValidation bool
 	// Index reads Services, Endpoints and Pods from the manager's cache by
 	// pointer and through label indexes; the manager's options must have
-	// been built with podcache.Install, which returns it. Required by
-	// SetupWithManager, which checks the cache's wiring; a reconciler used
-	// without it (unit tests with a fake client) reads through Client.
+	// been built with podcache.Install, which returns it. Required:
+	// SetupWithManager also checks the cache's wiring. Objects read through
+	// it belong to the cache and are never modified.
 	Index *podcache.Index
 	// SweepManagedOnly limits the start-up sweep (spec 8.6) to Endpoints that
 	// carry this controller's managed-by label, leaving every other writer's
@@ -115,7 +115,6 @@ type EndpointsReconciler struct {
 	// no write (spec 7.1).
 	ManagedBy string
 
-	reader   cacheReader
 	bursts   *burstBatcher
 	triggers *endpoints.TriggerTimeTracker
 	// states holds what is remembered of each Service between syncs
@@ -145,7 +144,7 @@ func (r *EndpointsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			logger := log.FromContext(ctx)
 			logger.Error(err, "Sync keeps failing, retrying slowly", "failures", failures, "retryAfter", slowRetryPeriod)
 			if failures == maxRetries+1 {
-				r.reportFailing(ctx, req.NamespacedName, err)
+				r.reportFailing(req.NamespacedName, err)
 			}
 			res, err = ctrl.Result{RequeueAfter: slowRetryPeriod}, nil
 		}
@@ -164,10 +163,7 @@ func (r *EndpointsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 // the Endpoints and writes them if they differ. It returns the result label.
 func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName) (string, error) {
 	logger := log.FromContext(ctx)
-	svc, err := r.reader.service(ctx, key)
-	if err != nil {
-		return "", err
-	}
+	svc := r.Index.Service(key)
 	if svc == nil {
 		return r.deleteEndpoints(ctx, key, true)
 	}
@@ -190,19 +186,16 @@ func (r *EndpointsReconciler) sync(ctx context.Context, key types.NamespacedName
 	r.states.managed(key)
 
 	// Spec 8.5: check staleness before computing anything.
-	current, err := r.reader.endpoints(ctx, key)
-	if err != nil {
-		return "", err
-	}
+	current := r.Index.Endpoints(key)
 	if current != nil {
 		if wait, stale := r.states.check(current); stale {
 			return "", &staleCacheError{key: key, version: current.ResourceVersion, retryAfter: wait}
 		}
 	}
 
-	pods, err := r.reader.pods(ctx, key.Namespace, svc.Spec.Selector)
+	pods, err := r.Index.PodsSelectedBy(key.Namespace, svc.Spec.Selector)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("listing Pods of namespace %s for selector %v: %w", key.Namespace, svc.Spec.Selector, err)
 	}
 	in := inputsOf(svc, current, pods)
 	if r.states.upToDateInputsMatch(key, in) {
@@ -322,10 +315,7 @@ func (r *EndpointsReconciler) upToDate(svc *corev1.Service, current *corev1.Endp
 // count, the orphan mark).
 func (r *EndpointsReconciler) deleteEndpoints(ctx context.Context, key types.NamespacedName, serviceGone bool) (string, error) {
 	orphan := serviceGone && r.states.isOrphan(key)
-	ep, err := r.reader.endpoints(ctx, key)
-	if err != nil {
-		return "", err
-	}
+	ep := r.Index.Endpoints(key)
 	if ep == nil || !endpoints.MayDelete(ep, orphan) {
 		if ep != nil && !endpoints.IsLeaderElectionLock(ep) {
 			log.FromContext(ctx).V(4).Info("Leaving Endpoints without a Service alone: not written by this controller")
@@ -370,6 +360,10 @@ func (r *EndpointsReconciler) init() error {
 	if r.Recorder == nil {
 		errs = append(errs, errors.New("EndpointsReconciler.Recorder is required"))
 	}
+	if r.Index == nil {
+		errs = append(errs, errors.New("EndpointsReconciler.Index is required: "+
+			"build the manager's options with podcache.Install and set the Index it returns"))
+	}
 	switch r.WriteMethod {
 	case "":
 		r.WriteMethod = WriteUpdate
@@ -387,10 +381,6 @@ func (r *EndpointsReconciler) init() error {
 	}
 	if r.MaxConcurrentReconciles <= 0 {
 		r.MaxConcurrentReconciles = 5
-	}
-	r.reader = clientReader{r.Client}
-	if r.Index != nil {
-		r.reader = indexReader{r.Index}
 	}
 	if r.DelayClock == nil {
 		r.DelayClock = clock.RealClock{}

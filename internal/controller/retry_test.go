@@ -127,7 +127,8 @@ func TestWriteRefusedLongerThanFastRetries(t *testing.T) {
 		},
 	})
 	recorder := events.NewFakeRecorder(100)
-	r := &EndpointsReconciler{Client: c, Recorder: recorder}
+	x, _ := indexOf(t, retryTestService(), retryTestPod("a", "10.0.0.1", true, readySince))
+	r := &EndpointsReconciler{Client: c, Recorder: recorder, Index: x}
 	if err := r.init(); err != nil {
 		t.Fatal(err)
 	}
@@ -274,23 +275,15 @@ func TestConflictCostsOneRoundTrip(t *testing.T) {
 				objs = append(objs, tc.live.DeepCopy())
 			}
 			api := fake.NewClientBuilder().WithObjects(objs...).Build()
+			x, stores := indexOf(t, retryTestService(), pod)
 			var cached *corev1.Endpoints
 			if tc.cached != nil {
 				cached = tc.cached.DeepCopy()
 				cached.ResourceVersion = "1" // older than live's
+				stores.set(t, cached)
 			}
 			writes, liveReads := 0, 0
-			cache := interceptor.NewClient(api, interceptor.Funcs{
-				Get: func(ctx context.Context, cl client.WithWatch, k client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-					if ep, ok := obj.(*corev1.Endpoints); ok {
-						if cached == nil {
-							return apierrors.NewNotFound(schema.GroupResource{Resource: "endpoints"}, k.Name)
-						}
-						cached.DeepCopyInto(ep)
-						return nil
-					}
-					return cl.Get(ctx, k, obj, opts...)
-				},
+			writer := interceptor.NewClient(api, interceptor.Funcs{
 				Create: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
 					writes++
 					return cl.Create(ctx, obj, opts...)
@@ -310,7 +303,7 @@ func TestConflictCostsOneRoundTrip(t *testing.T) {
 				},
 			})
 			recorder := events.NewFakeRecorder(10)
-			r := &EndpointsReconciler{Client: cache, APIReader: apiReader, Recorder: recorder}
+			r := &EndpointsReconciler{Client: writer, APIReader: apiReader, Recorder: recorder, Index: x}
 			if err := r.init(); err != nil {
 				t.Fatal(err)
 			}
@@ -433,7 +426,8 @@ func TestWriteFence(t *testing.T) {
 	})
 	lost := errors.New("lost the Lease")
 	recorder := events.NewFakeRecorder(10)
-	r := &EndpointsReconciler{Client: c, Recorder: recorder, WriteFence: func() (time.Time, error) { return time.Time{}, lost }}
+	x, _ := indexOf(t, retryTestService(), retryTestPod("a", "10.0.0.1", true, serviceCreated))
+	r := &EndpointsReconciler{Client: c, Recorder: recorder, Index: x, WriteFence: func() (time.Time, error) { return time.Time{}, lost }}
 	if err := r.init(); err != nil {
 		t.Fatal(err)
 	}
@@ -470,7 +464,8 @@ func TestWriteCarriesTheFenceDeadline(t *testing.T) {
 		},
 	})
 	leaseEnd := time.Now().Add(time.Hour).Round(0)
-	r := &EndpointsReconciler{Client: c, Recorder: events.NewFakeRecorder(10),
+	x, _ := indexOf(t, retryTestService(), retryTestPod("b", "10.0.0.2", false, serviceCreated))
+	r := &EndpointsReconciler{Client: c, Recorder: events.NewFakeRecorder(10), Index: x,
 		WriteFence: func() (time.Time, error) { return leaseEnd, nil }}
 	if err := r.init(); err != nil {
 		t.Fatal(err)
@@ -504,7 +499,8 @@ func TestWritesCarryTheDecidedVersion(t *testing.T) {
 				return cl.Delete(ctx, obj, opts...)
 			},
 		})
-		r := &EndpointsReconciler{Client: c, Recorder: events.NewFakeRecorder(10)}
+		x, _ := indexOf(t, cached)
+		r := &EndpointsReconciler{Client: c, Recorder: events.NewFakeRecorder(10), Index: x}
 		if err := r.init(); err != nil {
 			t.Fatal(err)
 		}
@@ -534,7 +530,8 @@ func TestWritesCarryTheDecidedVersion(t *testing.T) {
 				return apierrors.NewConflict(corev1.Resource("endpoints"), ep.Name, errors.New("changed"))
 			},
 		})
-		r := &EndpointsReconciler{Client: c, Recorder: events.NewFakeRecorder(10), WriteMethod: WriteApply}
+		x, _ := indexOf(t, retryTestService(), retryTestPod("a", "10.0.0.1", true, serviceCreated), cached)
+		r := &EndpointsReconciler{Client: c, Recorder: events.NewFakeRecorder(10), Index: x, WriteMethod: WriteApply}
 		if err := r.init(); err != nil {
 			t.Fatal(err)
 		}

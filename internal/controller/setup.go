@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -47,9 +46,6 @@ func (r *EndpointsReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return fmt.Errorf("registering informer for %T: %w", obj, err)
 		}
 	}
-	if r.Index == nil {
-		return errors.New("EndpointsReconciler.Index is required: build the manager's options with podcache.Install and set the Index it returns")
-	}
 	if err := r.Index.Complete(); err != nil {
 		return err
 	}
@@ -69,7 +65,7 @@ func (r *EndpointsReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 	pods, err := podcache.NewSource(ctx, mgr.GetCache(), &corev1.Pod{}, &podHandler{
-		index: r.Index, services: mgr.GetClient(), selector: r.ServiceSelector, batch: r.BatchPeriod, bursts: r.bursts,
+		index: r.Index, selector: r.ServiceSelector, batch: r.BatchPeriod, bursts: r.bursts,
 	})
 	if err != nil {
 		return err

@@ -233,32 +233,14 @@ func internContainers(containers []corev1.Container, sidecarsOnly bool) []corev1
 	return out
 }
 
-// Meta returns the metadata of a Pod event's object: a Pod, or a
-// corev1.Pod from a cache without CompactPod.
-func Meta(obj any) (metav1.Object, bool) {
-	switch pod := obj.(type) {
-	case *Pod:
-		return pod, pod != nil
-	case *corev1.Pod:
-		return pod, pod != nil
-	}
-	return nil, false
-}
-
-// View fills dst with the Pod of a Pod event's object (see Meta); it
-// shares the object's memory.
+// View fills dst with the Pod of a Pod event's object, a compact Pod (the
+// cache's transform, CompactPod, stores nothing else); it shares the
+// object's memory. It reports false for any other object.
 func View(obj any, dst *corev1.Pod) bool {
-	switch pod := obj.(type) {
-	case *Pod:
-		if pod != nil {
-			pod.Into(dst)
-			return true
-		}
-	case *corev1.Pod:
-		if pod != nil {
-			*dst = *pod
-			return true
-		}
+	pod, ok := obj.(*Pod)
+	if !ok || pod == nil {
+		return false
 	}
-	return false
+	pod.Into(dst)
+	return true
 }
