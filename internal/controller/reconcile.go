@@ -59,10 +59,12 @@ const slowRetryPeriod = 2 * time.Minute
 // line with the Service and its Pods. Requests are always the Service's
 // namespace/name.
 type EndpointsReconciler struct {
-	// Client reads from the manager's cache and writes to the API server. Required.
+	// Client writes the Endpoints to the API server. Required. Syncs read
+	// through Index, and live Endpoints through APIReader.
 	Client client.Client
-	// APIReader reads from the API server, not the cache: after a conflict,
-	// the live Endpoints are read with it. Client when nil.
+	// APIReader reads from the API server, not the cache: the live Endpoints
+	// (see converge) are read with it. Client when nil, which must then read
+	// from the API server too (a manager's client reads from its cache).
 	APIReader client.Reader
 	// Recorder emits Events on Services. Required.
 	Recorder events.EventRecorder
