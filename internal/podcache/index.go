@@ -56,10 +56,14 @@ func NewIndex() *Index {
 
 // NewInformer builds a shared informer as client-go does, with this
 // controller's indexes added for Pods and Services, and remembers the stores
-// of Pods, Services and Endpoints. Its signature is that of
+// of Pods, Services and Endpoints. Pods are listed a page at a time and
+// compacted page by page (compactingLister). Its signature is that of
 // cache.Options.NewInformer.
 func (x *Index) NewInformer(lw toolscache.ListerWatcher, obj runtime.Object, resync time.Duration,
 	indexers toolscache.Indexers) toolscache.SharedIndexInformer {
+	if _, ok := obj.(*corev1.Pod); ok {
+		lw = newCompactingLister(lw)
+	}
 	informer := &transformingInformer{SharedIndexInformer: toolscache.NewSharedIndexInformer(lw, obj, resync, withIndexes(obj, indexers))}
 	x.track(obj, informer.GetIndexer())
 	x.mu.Lock()
