@@ -111,6 +111,9 @@ type options struct {
 	// heapProfile: after the initial convergence, save this controller's
 	// heap profile and report its live heap per cached Pod.
 	heapProfile bool
+	// apiServerFeatureGates is the API server's --feature-gates, e.g.
+	// WatchList=false for an API server that streams no watch-lists.
+	apiServerFeatureGates string
 }
 
 func parseSizes(s string) ([]size, error) {
@@ -154,6 +157,8 @@ func run() error {
 		"or ours[FLAGS] for this controller with extra flags, e.g. kcm,ours,ours[--concurrent-syncs=5].")
 	flag.Float64Var(&o.churn, "churn", 0.1, "Fraction of Pods flipped to not ready in the churn burst.")
 	flag.IntVar(&o.runs, "runs", 1, "Runs of each size.")
+	flag.StringVar(&o.apiServerFeatureGates, "apiserver-feature-gates", "", "The API server's --feature-gates, e.g. "+
+		"WatchList=false to serve lists instead of watch-lists, as Kubernetes 1.33 does by default.")
 	flag.BoolVar(&o.heapProfile, "heap-profile", false, "After the initial convergence, save this controller's heap profile "+
 		"(heap.pb.gz in the run's directory, after a GC) and print its live heap per Pod.")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "Bound of each convergence wait.")
@@ -276,7 +281,11 @@ func total(m map[string]float64) float64 {
 func measure(o options, sz size, c contender, run int) (result, error) {
 	res := result{size: sz, run: run, contender: c.name}
 	dir := filepath.Join(o.workdir, fmt.Sprintf("%dx%d-%dns-run%d-%s", sz.Services, sz.Pods, sz.Namespaces, run+1, dirName(c.name)))
-	cluster, err := localcluster.Start(o.assets, dir)
+	var apiServerArgs []map[string]string
+	if o.apiServerFeatureGates != "" {
+		apiServerArgs = append(apiServerArgs, map[string]string{"feature-gates": o.apiServerFeatureGates})
+	}
+	cluster, err := localcluster.Start(o.assets, dir, apiServerArgs...)
 	if err != nil {
 		return res, err
 	}
