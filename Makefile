@@ -108,7 +108,7 @@ bench: envtest ## Run the micro-benchmarks (Endpoints computation, index lookups
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./internal/... -run '^$$' -bench . -benchmem
 
 # BENCH_SIZES are the loads of `make bench-e2e`: SERVICESxPODS[/NAMESPACES].
-BENCH_SIZES ?= 200x25,1000x10,1000x10/10
+BENCH_SIZES ?= 200x25,1000x10,2000x25
 BENCH_RUNS ?= 2
 BENCH_ARGS ?=
 
