@@ -52,7 +52,13 @@ FUZZTIME ?= 20s
 
 .PHONY: test
 test: vet envtest realcluster kustomize controller-gen ## Run unit, envtest and end-to-end tests (the rollout test in the realistic cluster too), and a short fuzz run.
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -coverprofile cover.out
+	@# The rollout test runs beside the others, verbose, so that its latency table is printed.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./test/rollout/ -count=1 -v -timeout 30m > "$(LOCALBIN)/rollout-test.log" 2>&1 & \
+	rollout=$$!; \
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test $$(go list ./... | grep -v '/test/rollout$$') -count=1 -coverprofile cover.out; \
+	status=$$?; wait $$rollout; rollout_status=$$?; \
+	echo "--- the rollout test (test/rollout), its output:"; cat "$(LOCALBIN)/rollout-test.log"; \
+	test $$status -eq 0 && test $$rollout_status -eq 0
 	cd test/operator && KUSTOMIZE="$(KUSTOMIZE)" KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -timeout 30m
 	$(MAKE) --no-print-directory test-k8s-oldest
 	go test ./internal/endpoints -run '^$$' -fuzz '^FuzzCompute$$' -fuzztime $(FUZZTIME)
