@@ -189,7 +189,7 @@ func TestTerminatingNamespaceCreateDropped(t *testing.T) {
 	})
 
 	dropped, failed, created := syncs(t, "dropped"), syncs(t, "error"), writes(t, "create", false)
-	mgr, index := newBareManager(t, controller.WriteUpdate, terminating, live)
+	mgr, index := newBareManager(t, terminating, live)
 	recorder := events.NewFakeRecorder(100)
 	r := &controller.EndpointsReconciler{Client: mgr.GetClient(), Index: index, Recorder: recorder, SkipNameValidation: true}
 	if err := r.SetupWithManager(mgr); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kube-endpoints/endpoints-controller/internal/app"
 	"github.com/kube-endpoints/endpoints-controller/internal/controller"
@@ -85,10 +86,24 @@ func TestBatchPeriodMergesPodBursts(t *testing.T) {
 // A reconciler without the cache plumbing refuses to be set up, naming what
 // is missing, instead of running and publishing Endpoints without addresses.
 func TestSetupRefusesAReconcilerWithoutTheIndex(t *testing.T) {
-	mgr, _ := newBareManager(t, controller.WriteUpdate)
+	mgr, _ := newBareManager(t)
 	r := &controller.EndpointsReconciler{Client: mgr.GetClient(), Recorder: events.NewFakeRecorder(1), SkipNameValidation: true}
 	err := r.SetupWithManager(mgr)
 	if err == nil || !strings.Contains(err.Error(), "Index is required") || !strings.Contains(err.Error(), "podcache.Install") {
 		t.Fatalf("SetupWithManager without an Index: %v, want an error naming the Index and podcache.Install", err)
+	}
+}
+
+// A reconciler set up with a manager and no APIReader reads the live
+// Endpoints through the manager's API reader, not through its Client, which
+// reads from the cache.
+func TestSetupReadsLiveEndpointsFromTheAPIServer(t *testing.T) {
+	mgr, index := newBareManager(t)
+	r := &controller.EndpointsReconciler{Client: mgr.GetClient(), Index: index, Recorder: events.NewFakeRecorder(1), SkipNameValidation: true}
+	if err := r.SetupWithManager(mgr); err != nil {
+		t.Fatalf("SetupWithManager: %v", err)
+	}
+	if r.APIReader != mgr.GetAPIReader() {
+		t.Fatalf("APIReader is not the manager's API reader (is it the Client: %v)", r.APIReader == client.Reader(r.Client))
 	}
 }

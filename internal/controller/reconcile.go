@@ -63,8 +63,9 @@ type EndpointsReconciler struct {
 	// through Index, and live Endpoints through APIReader.
 	Client client.Client
 	// APIReader reads from the API server, not the cache: the live Endpoints
-	// (see converge) are read with it. Client when nil, which must then read
-	// from the API server too (a manager's client reads from its cache).
+	// (see converge) are read with it. When nil, SetupWithManager uses the
+	// manager's API reader; a reconciler used without a manager reads them
+	// with Client, which must then read from the API server.
 	APIReader client.Reader
 	// Recorder emits Events on Services. Required.
 	Recorder events.EventRecorder

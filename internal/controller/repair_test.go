@@ -93,7 +93,7 @@ func TestConflictRecovered(t *testing.T) {
 	stale.Labels = labelsFor(nil, false)
 	create(t, stale)
 
-	mgr, index := newBareManager(t, controller.WriteUpdate, ns)
+	mgr, index := newBareManager(t, ns)
 	var injected atomic.Bool
 	wrapped := interceptor.NewClient(withWatch{mgr.GetClient()}, interceptor.Funcs{
 		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {

@@ -34,6 +34,11 @@ const (
 // SetupWithManager registers the reconciler, its watches and the start-up
 // sweep with mgr.
 func (r *EndpointsReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.APIReader == nil {
+		// A manager's client reads from its cache: live reads go through
+		// the manager's API reader.
+		r.APIReader = mgr.GetAPIReader()
+	}
 	if err := r.init(); err != nil {
 		return err
 	}

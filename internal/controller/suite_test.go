@@ -40,7 +40,6 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/kube-endpoints/endpoints-controller/internal/app"
-	"github.com/kube-endpoints/endpoints-controller/internal/controller"
 	"github.com/kube-endpoints/endpoints-controller/internal/podcache"
 	"github.com/kube-endpoints/endpoints-controller/internal/testenv"
 )
@@ -160,11 +159,11 @@ func startControllerSwept(t *testing.T, namespace string, mutate func(*app.Optio
 	return rm
 }
 
-// newBareManager returns a manager with the production cache settings for
-// method and namespaces, and the index to give the reconciler, but no
+// newBareManager returns a manager with the production cache settings (for
+// the default write method) and namespaces, and the index to give the reconciler, but no
 // controller: for tests that build the reconciler themselves (to wrap its
 // client or record its events).
-func newBareManager(t *testing.T, method controller.WriteMethod, namespaces ...string) (ctrl.Manager, *podcache.Index) {
+func newBareManager(t *testing.T, namespaces ...string) (ctrl.Manager, *podcache.Index) {
 	t.Helper()
 	cfg := rest.CopyConfig(restConfig)
 	cfg.WarningHandler = rest.NoWarnings{}
@@ -177,7 +176,7 @@ func newBareManager(t *testing.T, method controller.WriteMethod, namespaces ...s
 	for _, ns := range namespaces {
 		opts.Cache.DefaultNamespaces[ns] = cache.Config{}
 	}
-	index := podcache.Install(&opts, method == controller.WriteApply)
+	index := podcache.Install(&opts, false)
 	mgr, err := ctrl.NewManager(cfg, opts)
 	if err != nil {
 		t.Fatalf("Creating manager: %v", err)
