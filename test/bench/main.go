@@ -318,35 +318,27 @@ func measure(o options, sz size, c contender, run int) (result, error) {
 		return res, err
 	}
 
-	logFile, err := os.Create(filepath.Join(dir, "controller.log"))
-	if err != nil {
-		return res, err
-	}
-	defer func() { _ = logFile.Close() }()
-	args := append(c.args(cluster.KubeconfigPath), c.extra...)
+	var more []string
 	pprofAddr := ""
 	if o.heapProfile && c.key == contenderOurs {
 		if pprofAddr, err = freeAddr(); err != nil {
 			return res, err
 		}
-		args = append(args, "--pprof-bind-address="+pprofAddr)
+		more = append(more, "--pprof-bind-address="+pprofAddr)
 	}
-	cmd := exec.Command(c.bin, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
 	converged := watcher.expect() // every Service must show its Pods
 	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
-		return res, fmt.Errorf("starting %s: %w", c.bin, err)
+	proc, err := c.start(cluster.KubeconfigPath, filepath.Join(dir, "controller.log"), more...)
+	if err != nil {
+		return res, err
 	}
-	proc := &process{cmd: cmd, exited: make(chan struct{})}
-	go func() { proc.waitErr = cmd.Wait(); close(proc.exited) }()
 	defer proc.stop()
 	at, err := waitConverged(converged, proc.exited, &proc.waitErr, o.timeout, watcher)
 	if err != nil {
-		return res, fmt.Errorf("initial convergence: %w (log: %s)", err, logFile.Name())
+		return res, fmt.Errorf("initial convergence: %w (log: %s)", err, proc.log.Name())
 	}
 	res.initial = at.Sub(t0)
-	cpu0, err := cpuSeconds(cmd.Process.Pid)
+	cpu0, err := cpuSeconds(proc.cmd.Process.Pid)
 	if err != nil {
 		return res, err
 	}
@@ -367,13 +359,13 @@ func measure(o options, sz size, c contender, run int) (result, error) {
 		fmt.Printf("   live heap after GC: %.1f MiB, %d bytes per Pod (%d Pods, %d Services; profile: %s)\n",
 			float64(res.liveHeap)/(1<<20), res.liveHeap/int64(pods), pods, sz.Services, filepath.Join(dir, "heap.pb.gz"))
 	}
-	cpu1, err := cpuSeconds(cmd.Process.Pid)
+	cpu1, err := cpuSeconds(proc.cmd.Process.Pid)
 	if err != nil {
 		return res, err
 	}
 
 	if err := measureChurn(ctx, o, cs, w, watcher, proc, &res, mid, cpu1); err != nil {
-		return res, fmt.Errorf("%w (log: %s)", err, logFile.Name())
+		return res, fmt.Errorf("%w (log: %s)", err, proc.log.Name())
 	}
 	res.endpoints = sz.Services
 	return res, nil
@@ -382,11 +374,31 @@ func measure(o options, sz size, c contender, run int) (result, error) {
 // process is a running controller.
 type process struct {
 	cmd     *exec.Cmd
+	log     *os.File
 	exited  chan struct{}
 	waitErr error
 }
 
-// stop ends the process: SIGTERM, then SIGKILL after 30s.
+// start runs contender c against kubeconfig, with its extra flags and more,
+// its output in logPath.
+func (c contender) start(kubeconfig, logPath string, more ...string) (*process, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	args := append(append(c.args(kubeconfig), c.extra...), more...)
+	cmd := exec.Command(c.bin, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return nil, fmt.Errorf("starting %s: %w", c.bin, err)
+	}
+	p := &process{cmd: cmd, log: logFile, exited: make(chan struct{})}
+	go func() { p.waitErr = cmd.Wait(); close(p.exited) }()
+	return p, nil
+}
+
+// stop ends the process: SIGTERM, then SIGKILL after 30s; then closes its log.
 func (p *process) stop() {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -395,6 +407,7 @@ func (p *process) stop() {
 		_ = p.cmd.Process.Kill()
 		<-p.exited
 	}
+	_ = p.log.Close()
 }
 
 // measureChurn flips a fraction of the Pods not ready in a burst and

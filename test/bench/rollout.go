@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -88,20 +87,10 @@ func rolloutOnce(o options, ct contender, deployments, replicas, nodes, run int)
 	}
 	defer func() { _ = cluster.Stop() }()
 	if ct.key == contenderOurs {
-		logFile, err := os.Create(filepath.Join(dir, "controller.log"))
+		proc, err := ct.start(cluster.KubeconfigPath, filepath.Join(dir, "controller.log"))
 		if err != nil {
 			return nil, err
 		}
-		defer func() { _ = logFile.Close() }()
-		args := append([]string{"--kubeconfig=" + cluster.KubeconfigPath, "--metrics-bind-address=0", "--health-probe-bind-address=0"},
-			strings.Fields(o.oursArgs)...)
-		cmd := exec.Command(o.ours, append(args, ct.extra...)...)
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		if err := cmd.Start(); err != nil {
-			return nil, err
-		}
-		proc := &process{cmd: cmd, exited: make(chan struct{})}
-		go func() { proc.waitErr = cmd.Wait(); close(proc.exited) }()
 		defer proc.stop()
 	}
 	res, err := rollout.Run(ctx, cluster.Client, rollout.Options{
